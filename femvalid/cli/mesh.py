@@ -1,0 +1,70 @@
+"""``femvalid mesh STL -o MESH.vtu``: check an STL and mesh it into tetrahedra."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from femvalid.cli import warn
+from femvalid.cli.check import add_input_options
+from femvalid.errors import InputError
+from femvalid.geometry import load_surface
+from femvalid.meshing import MeshSettings, default_size_mm, mesh_surface, write_vtu
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("mesh", help="mesh an STL file into tetrahedra", description=__doc__.split(":", 1)[1].strip())
+    p.add_argument("stl", metavar="STL", help="binary or ASCII STL file")
+    p.add_argument("-o", "--output", metavar="MESH.vtu", required=True, help="output mesh (VTU, opens in ParaView)")
+    p.add_argument("--size", type=float, metavar="MM", help="target element edge length, mm (default: volume/area)")
+    p.add_argument("--order", type=int, choices=(1, 2), default=1, help="1 linear, 2 quadratic tetrahedra")
+    p.add_argument("--timeout", type=float, default=600.0, metavar="S", help="kill gmsh after S seconds (default 600)")
+    add_input_options(p)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    output = Path(args.output)
+    if output.suffix.lower() != ".vtu":
+        raise InputError(output, "the mesh is written as VTU; give a file name ending in .vtu")
+    if not output.parent.is_dir():
+        raise InputError(output, f"folder {output.parent} does not exist")
+    if args.size is not None and not args.size > 0:
+        raise InputError(args.stl, f"--size must be a positive length in mm, got {args.size:g}")
+    surface, report = load_surface(args.stl, args.units, repair=args.repair)
+    for message in report.warnings:
+        warn(args.stl, message)
+    size = args.size or default_size_mm(surface)
+    started = time.perf_counter()
+    mesh = mesh_surface(surface, MeshSettings(size, args.order, timeout_s=args.timeout), source=args.stl)
+    seconds = time.perf_counter() - started
+    for message in mesh.quality.warnings():
+        warn(args.stl, message)
+    write_vtu(mesh, output)
+    result = {
+        "input": report.to_dict(),
+        "mesh": {
+            "nodes": len(mesh.nodes),
+            "elements": len(mesh.elements),
+            "order": mesh.order,
+            "size_mm": size,
+            "seconds": seconds,
+            "quality": mesh.quality.to_dict(),
+        },
+        "output": str(output),
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        q = mesh.quality.to_dict()
+        print(
+            f"{output}: {len(mesh.elements)} {'quadratic' if mesh.order == 2 else 'linear'} tetrahedra, "
+            f"{len(mesh.nodes)} nodes, size {size:g} mm, {seconds:.1f} s\n"
+            f"  volume {q['volume_mm3']:.6g} mm³ (STL {q['reference_volume_mm3']:.6g} mm³, "
+            f"{q['volume_error_percent']:+.3f} %)\n"
+            f"  quality: min SICN {q['sicn_min']:.3f}, min scaled Jacobian {q['scaled_jacobian_min']:.3f}, "
+            f"max aspect ratio {q['aspect_ratio_max']:.2f}"
+        )
+    return 0

@@ -1,0 +1,17 @@
+"""Geometry: STL reading and writing, checks and repairs, parametric implants."""
+
+from femvalid.geometry.checks import CheckReport, load_surface
+from femvalid.geometry.implants import InterbodyCage, VertebralBodyReplacement
+from femvalid.geometry.stl import StlData, read_stl, write_stl
+from femvalid.geometry.surface import Surface
+
+__all__ = [
+    "CheckReport",
+    "InterbodyCage",
+    "StlData",
+    "Surface",
+    "VertebralBodyReplacement",
+    "load_surface",
+    "read_stl",
+    "write_stl",
+]

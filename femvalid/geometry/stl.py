@@ -1,0 +1,297 @@
+"""Reading and writing STL files (binary and ASCII).
+
+A binary STL is an 80-byte header, a uint32 triangle count n and n records of
+50 bytes, so its size is exactly 84 + 50·n. Many CAD exporters start the binary
+header with the word "solid", so the format is decided by that size identity, not
+by the first bytes. The triangle count is never trusted before it has been checked
+against the file size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from femvalid.errors import GeometryError
+
+__all__ = ["StlData", "read_stl", "write_stl", "UNIT_SCALE"]
+
+#: Factor that converts a length in the given unit to millimetres.
+UNIT_SCALE = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": 25.4}
+
+_HEADER = 80
+_RECORD = np.dtype([("normal", "<f4", (3,)), ("vertices", "<f4", (3, 3)), ("attr", "<u2")])
+assert _RECORD.itemsize == 50
+
+# Magic numbers of files users rename to .stl by mistake, for a clearer message.
+_MAGIC = {
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"%PDF": "a PDF document",
+    b"PK\x03\x04": "a ZIP archive (3MF or another zipped format?)",
+    b"\x1f\x8b": "a gzip archive",
+    b"ISO-10303": "a STEP file",
+    b"<?xml": "an XML file",
+}
+
+
+@dataclass(frozen=True, eq=False)
+class StlData:
+    """Triangles as read from an STL file, before any merging or checking.
+
+    Attributes
+    ----------
+    triangles : ndarray, shape (n, 3, 3)
+        Vertex coordinates per triangle, mm (after unit scaling).
+    normals : ndarray, shape (n, 3)
+        The facet normals stored in the file (often zero; never trusted).
+    format : str
+        ``"binary"`` or ``"ascii"``.
+    solids : tuple of str
+        Names of the solids of an ASCII file (one per ``solid`` block).
+    """
+
+    triangles: np.ndarray
+    normals: np.ndarray
+    format: str
+    solids: tuple[str, ...] = ()
+
+
+def read_stl(path: str | Path, units: str = "mm") -> StlData:
+    """Read a binary or ASCII STL file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The STL file.
+    units : {"mm", "cm", "m", "in"}
+        Unit the file's coordinates are in; they are scaled to mm on read.
+
+    Raises
+    ------
+    GeometryError
+        The file is missing, empty, not an STL, truncated, or malformed.
+    """
+    path = Path(path)
+    if units not in UNIT_SCALE:
+        raise GeometryError(path, f"unknown unit {units!r}; use one of {', '.join(UNIT_SCALE)}")
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise GeometryError(path, f"cannot open: {exc.strerror or exc}") from None
+    if path.is_dir():
+        raise GeometryError(path, "is a directory, not an STL file")
+    if size == 0:
+        raise GeometryError(path, "empty file")
+
+    with open(path, "rb") as fh:
+        head = fh.read(_HEADER + 4)
+    data = _read_binary(path, size, head)
+    if data is None:
+        data = _read_ascii(path, head)
+    scale = UNIT_SCALE[units]
+    if scale != 1.0:
+        data = StlData(data.triangles * scale, data.normals, data.format, data.solids)
+    return data
+
+
+def _read_binary(path: Path, size: int, head: bytes) -> StlData | None:
+    """Read ``path`` as binary if its size says so; None if it may be ASCII."""
+    looks_ascii = head.lstrip()[:5].lower() == b"solid" and _is_text(head)
+    if size < _HEADER + 4:
+        if looks_ascii:
+            return None
+        raise GeometryError(path, _not_stl_reason(head, f"only {size} bytes, too short for an STL file"))
+    count = int(np.frombuffer(head, "<u4", 1, _HEADER)[0])
+    expected = _HEADER + 4 + _RECORD.itemsize * count
+    if size != expected:
+        if looks_ascii:
+            return None
+        magic = _known_magic(head)
+        if magic:
+            raise GeometryError(path, f"not an STL file: looks like {magic}")
+        if size < expected:
+            whole = (size - _HEADER - 4) // _RECORD.itemsize
+            raise GeometryError(
+                path,
+                f"truncated binary STL: header declares {count} triangles ({expected} bytes) "
+                f"but the file has {size} bytes ({whole} whole triangles)",
+            )
+        raise GeometryError(
+            path,
+            f"binary STL size does not match its triangle count: header declares {count} "
+            f"triangles ({expected} bytes) but the file has {size} bytes",
+        )
+    if count == 0:
+        raise GeometryError(path, "binary STL contains no triangles")
+    records = np.fromfile(path, dtype=_RECORD, count=count, offset=_HEADER + 4)
+    return StlData(
+        triangles=records["vertices"].astype(np.float64),
+        normals=records["normal"].astype(np.float64),
+        format="binary",
+    )
+
+
+def _is_text(head: bytes) -> bool:
+    return all(b in b"\t\n\r\f\v" or 32 <= b < 127 for b in head)
+
+
+def _known_magic(head: bytes) -> str | None:
+    for magic, what in _MAGIC.items():
+        if head.startswith(magic):
+            return what
+    return None
+
+
+def _not_stl_reason(head: bytes, fallback: str) -> str:
+    magic = _known_magic(head)
+    return f"not an STL file: looks like {magic}" if magic else f"not an STL file: {fallback}"
+
+
+def _read_ascii(path: Path, head: bytes) -> StlData:
+    """Parse an ASCII STL with one or more ``solid`` blocks."""
+    try:
+        text = path.read_text(encoding="ascii")
+    except UnicodeDecodeError as exc:
+        raise GeometryError(
+            path,
+            f"starts like an ASCII STL ('solid') but contains non-text byte {exc.object[exc.start]:#04x} "
+            f"at offset {exc.start}, and its size does not fit a binary STL either",
+        ) from None
+    parser = _AsciiParser(path)
+    for number, line in enumerate(text.splitlines(), start=1):
+        words = line.split()
+        if words:
+            parser.feed(number, words)
+    parser.finish()
+    return parser.result()
+
+
+class _AsciiParser:
+    """A small state machine over the lines of an ASCII STL.
+
+    solid NAME / facet normal a b c / outer loop / vertex x y z (×3) / endloop /
+    endfacet / endsolid NAME
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.state = "start"  # start, solid, facet, loop, endloop, endfacet
+        self.normals: list[list[float]] = []
+        self.vertices: list[list[float]] = []
+        self.loop_count = 0
+        self.solids: list[str] = []
+        self.line = 0
+
+    def fail(self, reason: str) -> None:
+        raise GeometryError(self.path, f"malformed ASCII STL at line {self.line}: {reason}")
+
+    def numbers(self, words: list[str], what: str) -> list[float]:
+        if len(words) != 3:
+            self.fail(f"'{what}' needs 3 numbers, found {len(words)}")
+        try:
+            return [float(w) for w in words]
+        except ValueError:
+            self.fail(f"'{what}' has a value that is not a number: {' '.join(words)!r}")
+
+    def feed(self, number: int, words: list[str]) -> None:
+        self.line = number
+        key = words[0].lower()
+        state = self.state
+        if key == "solid" and state == "start":
+            self.solids.append(" ".join(words[1:]))
+            self.state = "solid"
+        elif key == "facet" and state == "solid":
+            if len(words) < 2 or words[1].lower() != "normal":
+                self.fail("expected 'facet normal nx ny nz'")
+            self.normals.append(self.numbers(words[2:], "facet normal"))
+            self.state = "facet"
+        elif key == "outer" and state == "facet":
+            if len(words) != 2 or words[1].lower() != "loop":
+                self.fail("expected 'outer loop'")
+            self.state = "loop"
+            self.loop_count = 0
+        elif key == "vertex" and state == "loop":
+            self.loop_count += 1
+            if self.loop_count > 3:
+                self.fail("a facet has more than 3 vertices; only triangles are allowed")
+            self.vertices.append(self.numbers(words[1:], "vertex"))
+        elif key == "endloop" and state == "loop":
+            if self.loop_count != 3:
+                self.fail(f"a facet has {self.loop_count} vertices; a triangle needs 3")
+            self.state = "endloop"
+        elif key == "endfacet" and state == "endloop":
+            self.state = "solid"
+        elif key == "endsolid" and state == "solid":
+            self.state = "start"
+        else:
+            expected = {
+                "start": "'solid'",
+                "solid": "'facet normal' or 'endsolid'",
+                "facet": "'outer loop'",
+                "loop": "'vertex' or 'endloop'",
+                "endloop": "'endfacet'",
+            }[state]
+            shown = " ".join(words)
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            self.fail(f"expected {expected}, found {shown!r}")
+
+    def finish(self) -> None:
+        if self.state == "start" and not self.solids:
+            raise GeometryError(self.path, "not an STL file: no 'solid' found")
+        if self.state != "start":
+            self.line += 1
+            self.fail("file ends inside a solid (truncated? no 'endsolid')")
+        if not self.normals:
+            raise GeometryError(self.path, "ASCII STL contains no triangles")
+
+    def result(self) -> StlData:
+        return StlData(
+            triangles=np.asarray(self.vertices, dtype=np.float64).reshape(-1, 3, 3),
+            normals=np.asarray(self.normals, dtype=np.float64).reshape(-1, 3),
+            format="ascii",
+            solids=tuple(self.solids),
+        )
+
+
+def write_stl(path: str | Path, triangles: np.ndarray, binary: bool = True, name: str = "femvalid") -> None:
+    """Write triangles (n, 3, 3) in mm to an STL file with computed normals.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file.
+    triangles : ndarray, shape (n, 3, 3)
+        Vertex coordinates, mm, counter-clockwise seen from outside.
+    binary : bool
+        Binary (default) or ASCII.
+    name : str
+        Solid name (ASCII) or header text (binary).
+    """
+    tri = np.asarray(triangles, dtype=np.float64)
+    normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    length = np.linalg.norm(normals, axis=1, keepdims=True)
+    normals = np.divide(normals, length, out=np.zeros_like(normals), where=length > 0)
+    path = Path(path)
+    if binary:
+        records = np.zeros(len(tri), dtype=_RECORD)
+        records["normal"] = normals
+        records["vertices"] = tri
+        header = f"binary STL written by femvalid: {name}".encode("ascii", "replace")[:_HEADER]
+        with open(path, "wb") as fh:
+            fh.write(header.ljust(_HEADER, b" "))
+            fh.write(np.uint32(len(tri)).tobytes())
+            fh.write(records.tobytes())
+        return
+    lines = [f"solid {name}"]
+    for n, t in zip(normals, tri):
+        lines.append(f"  facet normal {n[0]:.9e} {n[1]:.9e} {n[2]:.9e}")
+        lines.append("    outer loop")
+        lines.extend(f"      vertex {v[0]:.17g} {v[1]:.17g} {v[2]:.17g}" for v in t)
+        lines.append("    endloop")
+        lines.append("  endfacet")
+    lines.append(f"endsolid {name}")
+    path.write_text("\n".join(lines) + "\n", encoding="ascii")

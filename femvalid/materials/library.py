@@ -1,0 +1,107 @@
+"""The material library (a TOML data file with sources) and inline materials."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from importlib import resources
+
+from femvalid.errors import MaterialError
+
+__all__ = ["Material", "library", "get_material", "material_from_table", "LIBRARY_FILE"]
+
+LIBRARY_FILE = "library.toml"
+_KEYS = {"name", "E", "nu", "yield", "ultimate", "fatigue", "compressive_strength", "source"}
+
+
+@dataclass(frozen=True)
+class Material:
+    """An isotropic linear-elastic material (stresses MPa).
+
+    Attributes
+    ----------
+    key : str
+        Library key, or ``"inline"`` for a material given in a study file.
+    youngs_modulus_MPa, poisson_ratio : float
+        Elastic constants.
+    yield_MPa : float or None
+        0.2 % offset yield (compressive strength for foams and bone).
+    ultimate_MPa, fatigue_limit_MPa, compressive_strength_MPa : float or None
+    source : str
+        Where the numbers come from.
+    """
+
+    key: str
+    name: str
+    youngs_modulus_MPa: float
+    poisson_ratio: float
+    yield_MPa: float | None = None
+    ultimate_MPa: float | None = None
+    fatigue_limit_MPa: float | None = None
+    compressive_strength_MPa: float | None = None
+    source: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def material_from_table(table: dict, key: str = "inline", origin: str = "inline material") -> Material:
+    """Validate a TOML table {E, nu, yield, ...} and make a Material.
+
+    Raises
+    ------
+    MaterialError
+        Unknown keys, a missing E or nu, E ≤ 0, ν outside (−1, 0.5), non-positive strengths.
+    """
+    unknown = sorted(set(table) - _KEYS)
+    if unknown:
+        raise MaterialError(origin, f"unknown material key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_KEYS))}")
+    values = {}
+    for name in ("E", "nu", "yield", "ultimate", "fatigue", "compressive_strength"):
+        if name not in table:
+            continue
+        value = table[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise MaterialError(origin, f"{name} must be a finite number, got {value!r}")
+        values[name] = float(value)
+    for required in ("E", "nu"):
+        if required not in values:
+            raise MaterialError(origin, f"missing {required} ({'MPa' if required == 'E' else 'Poisson ratio'})")
+    if values["E"] <= 0:
+        raise MaterialError(origin, f"E must be positive (MPa), got {values['E']:g}")
+    if not -1.0 < values["nu"] < 0.5:
+        raise MaterialError(origin, f"nu must lie between -1 and 0.5 (exclusive), got {values['nu']:g}")
+    for name in ("yield", "ultimate", "fatigue", "compressive_strength"):
+        if name in values and values[name] <= 0:
+            raise MaterialError(origin, f"{name} must be positive (MPa), got {values[name]:g}")
+    return Material(
+        key=key,
+        name=str(table.get("name", key)),
+        youngs_modulus_MPa=values["E"],
+        poisson_ratio=values["nu"],
+        yield_MPa=values.get("yield"),
+        ultimate_MPa=values.get("ultimate"),
+        fatigue_limit_MPa=values.get("fatigue"),
+        compressive_strength_MPa=values.get("compressive_strength"),
+        source=str(table.get("source", "")),
+    )
+
+
+@lru_cache(maxsize=1)
+def library() -> dict[str, Material]:
+    """All library materials by key."""
+    text = resources.files("femvalid.materials").joinpath(LIBRARY_FILE).read_text(encoding="utf-8")
+    data = tomllib.loads(text)
+    return {key: material_from_table(table, key, f"{LIBRARY_FILE} [{key}]") for key, table in data.items()}
+
+
+def get_material(spec: str | dict, origin: str = "material") -> Material:
+    """A library material by key, or an inline table validated into a Material."""
+    if isinstance(spec, dict):
+        return material_from_table(spec, origin=origin)
+    materials = library()
+    if spec not in materials:
+        raise MaterialError(origin, f"unknown material {spec!r}; known: {', '.join(sorted(materials))}")
+    return materials[spec]

@@ -1,0 +1,112 @@
+"""The tetrahedral mesh every solver stage works on, and its VTU output."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from femvalid.fem.elements import shape_gradients
+from femvalid.fem.quadrature import tet_rule
+
+__all__ = ["VolumeMesh", "write_vtu"]
+
+
+def _readonly(a, dtype):
+    a = np.ascontiguousarray(a, dtype=dtype)
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class VolumeMesh:
+    """Linear (4-node) or quadratic (10-node) tetrahedra, immutable.
+
+    Attributes
+    ----------
+    nodes : ndarray (n, 3)
+        Node coordinates, mm.
+    elements : ndarray (m, 4) or (m, 10)
+        Node indices per element, VTK order (see :mod:`femvalid.fem.elements`).
+    regions : ndarray (m,)
+        Body id per element (0 for a single implant).
+    size_mm : float
+        Target edge length the mesh was made with, mm.
+    quality : MeshQuality or None
+        Quality report (set by the mesher).
+    """
+
+    nodes: np.ndarray
+    elements: np.ndarray
+    regions: np.ndarray | None = None
+    size_mm: float = float("nan")
+    quality: object = None
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "nodes", _readonly(self.nodes, np.float64).reshape(-1, 3))
+        elements = _readonly(self.elements, np.int64)
+        if elements.ndim != 2 or elements.shape[1] not in (4, 10):
+            raise ValueError("elements must have 4 or 10 nodes each")
+        object.__setattr__(self, "elements", elements)
+        regions = np.zeros(len(elements), np.int32) if self.regions is None else self.regions
+        object.__setattr__(self, "regions", _readonly(regions, np.int32))
+
+    @property
+    def order(self) -> int:
+        """1 for linear, 2 for quadratic tetrahedra."""
+        return 1 if self.elements.shape[1] == 4 else 2
+
+    @property
+    def corners(self) -> np.ndarray:
+        """The four vertex nodes of each element, (m, 4)."""
+        return self.elements[:, :4]
+
+    @property
+    def element_volumes(self) -> np.ndarray:
+        """Volume of each element, mm³ (curved quadratic elements integrated exactly)."""
+        if "volumes" not in self._cache:
+            points, weights = tet_rule(3 * (self.order - 1) or 1)
+            grads = shape_gradients(self.order, points)  # (q, n, 3)
+            x = self.nodes[self.elements]  # (m, n, 3)
+            jac = np.einsum("enk,qnl->eqkl", x, grads)
+            self._cache["volumes"] = np.linalg.det(jac) @ weights
+        return self._cache["volumes"]
+
+    @property
+    def volume(self) -> float:
+        """Total volume, mm³."""
+        return float(self.element_volumes.sum())
+
+    def with_quality(self, quality) -> "VolumeMesh":
+        return VolumeMesh(self.nodes, self.elements, self.regions, self.size_mm, quality)
+
+
+def write_vtu(mesh: VolumeMesh, path: str | Path, point_data=None, cell_data=None) -> None:
+    """Write ``mesh`` (and optional fields) as VTU for ParaView, atomically.
+
+    Parameters
+    ----------
+    point_data, cell_data : dict of name → ndarray
+        Fields per node and per element.
+    """
+    import meshio
+
+    path = Path(path)
+    cell_type = "tetra" if mesh.order == 1 else "tetra10"
+    cells = {"region": [mesh.regions]}
+    if mesh.quality is not None and getattr(mesh.quality, "sicn", None) is not None:
+        cells["quality_sicn"] = [mesh.quality.sicn]
+    cells.update({k: [v] for k, v in (cell_data or {}).items()})
+    out = meshio.Mesh(mesh.nodes, [(cell_type, mesh.elements)], point_data=point_data or {}, cell_data=cells)
+    fd, tmp = tempfile.mkstemp(suffix=".vtu", prefix=f".{path.stem}-", dir=path.parent)
+    os.close(fd)
+    try:
+        meshio.write(tmp, out, file_format="vtu")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

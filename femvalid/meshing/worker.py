@@ -1,0 +1,123 @@
+"""The gmsh side of meshing, run as a separate process.
+
+    python -m femvalid.meshing.worker INPUT.npz OUTPUT.npz
+
+INPUT holds the checked surface (``vertices``, ``faces``) and the settings
+(``size``, ``threads``, ``angle_deg``); OUTPUT gets linear tetrahedra as ``nodes``,
+``elements`` and ``sicn``, and ``gmsh_version``. The parent kills this
+process on timeout, because gmsh can hang on a bad surface and ignores SIGTERM.
+Files are plain NPZ (no pickles).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+
+from femvalid._gmsh import gmsh_session
+
+
+def mesh_volume(vertices, faces, size, threads=1, angle_deg=40.0):
+    """Tetrahedralise a closed surface with gmsh; returns (nodes, tets, sicn)."""
+    with gmsh_session(threads=threads) as gmsh:
+        mesh = gmsh.model.mesh
+        surface = gmsh.model.addDiscreteEntity(2)
+        mesh.addNodes(2, surface, np.arange(1, len(vertices) + 1), np.ravel(vertices))
+        mesh.addElementsByType(surface, 2, [], np.ravel(faces) + 1)
+        mesh.classifySurfaces(math.radians(angle_deg), True, True, math.pi)
+        mesh.createGeometry()
+        _add_volumes(gmsh)
+        gmsh.model.geo.synchronize()
+
+        gmsh.option.setNumber("Mesh.MeshSizeMax", size)
+        gmsh.option.setNumber("Mesh.MeshSizeMin", 0.1 * size)
+        gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)
+        gmsh.option.setNumber("Mesh.Algorithm", 6)
+        gmsh.option.setNumber("Mesh.Algorithm3D", 10)  # HXT
+        gmsh.option.setNumber("Mesh.Optimize", 1)
+        mesh.generate(3)
+        tags, conn = mesh.getElementsByType(4)
+        if len(tags) == 0:
+            raise RuntimeError("gmsh produced no tetrahedra")
+        sicn = np.asarray(mesh.getElementQualities(tags, "minSICN"))
+        node_tags, coords, _ = mesh.getNodes()
+        index = np.zeros(int(node_tags.max()) + 1, dtype=np.int64)
+        index[node_tags.astype(np.int64)] = np.arange(len(node_tags))
+        elements = index[conn.astype(np.int64)].reshape(len(tags), 4)
+        used, compact = np.unique(elements, return_inverse=True)
+        nodes = coords.reshape(-1, 3)[used]
+        return nodes, compact.reshape(elements.shape), sicn
+
+
+def _add_volumes(gmsh) -> None:
+    """One volume per outer shell, with the cavities inside it as holes.
+
+    Surfaces that share a curve belong to one shell; a shell whose bounding box
+    lies inside another's is a cavity of it.
+    """
+    surfaces = [tag for _, tag in gmsh.model.getEntities(2)]
+    parent = {s: s for s in surfaces}
+
+    def find(s):
+        while parent[s] != s:
+            parent[s] = parent[parent[s]]
+            s = parent[s]
+        return s
+
+    owner = {}
+    for s in surfaces:
+        for _, curve in gmsh.model.getBoundary([(2, s)], oriented=False):
+            if curve in owner:
+                parent[find(s)] = find(owner[curve])
+            else:
+                owner[curve] = s
+    groups = {}
+    for s in surfaces:
+        groups.setdefault(find(s), []).append(s)
+    shells = list(groups.values())
+    boxes = [_bbox(gmsh, shell) for shell in shells]
+
+    def inside(i, j):  # is shell i's box strictly inside shell j's?
+        (lo_i, hi_i), (lo_j, hi_j) = boxes[i], boxes[j]
+        return i != j and np.all(lo_i > lo_j) and np.all(hi_i < hi_j)
+
+    depth = [sum(inside(i, j) for j in range(len(shells))) for i in range(len(shells))]
+    loops = [gmsh.model.geo.addSurfaceLoop(shell) for shell in shells]
+    for i in range(len(shells)):
+        if depth[i] % 2 == 0:
+            holes = [loops[j] for j in range(len(shells)) if depth[j] == depth[i] + 1 and inside(j, i)]
+            gmsh.model.geo.addVolume([loops[i], *holes])
+
+
+def _bbox(gmsh, surfaces):
+    boxes = np.array([gmsh.model.getBoundingBox(2, s) for s in surfaces])
+    return boxes[:, :3].min(axis=0), boxes[:, 3:].max(axis=0)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    source, target = argv
+    with np.load(source, allow_pickle=False) as data:
+        args = {k: data[k] for k in data.files}
+    try:
+        import gmsh
+
+        nodes, elements, sicn = mesh_volume(
+            args["vertices"],
+            args["faces"],
+            float(args["size"]),
+            int(args["threads"]),
+            float(args["angle_deg"]),
+        )
+    except Exception as exc:  # gmsh raises bare Exceptions; report one line to the parent
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"gmsh: {message}", file=sys.stderr)
+        return 1
+    np.savez(target, nodes=nodes, elements=elements, sicn=sicn, gmsh_version=np.array(gmsh.__version__))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
