@@ -113,6 +113,13 @@ def _read_binary(path: Path, size: int, head: bytes) -> StlData | None:
         magic = _known_magic(head)
         if magic:
             raise GeometryError(path, f"not an STL file: looks like {magic}")
+        declared = f"header declares {count} triangles ({expected} bytes) but the file has {size} bytes"
+        if head.lstrip()[:5].lower() == b"solid":
+            raise GeometryError(
+                path, f"starts with 'solid' but holds binary data, and does not fit a binary STL either: {declared}"
+            )
+        if _is_text(head):
+            raise GeometryError(path, "not an STL file: text that does not start with 'solid'")
         if size < expected:
             whole = (size - _HEADER - 4) // _RECORD.itemsize
             raise GeometryError(
@@ -161,8 +168,9 @@ def _read_ascii(path: Path, head: bytes) -> StlData:
             f"starts like an ASCII STL ('solid') but contains non-text byte {exc.object[exc.start]:#04x} "
             f"at offset {exc.start}, and its size does not fit a binary STL either",
         ) from None
-    parser = _AsciiParser(path)
-    for number, line in enumerate(text.splitlines(), start=1):
+    lines = text.splitlines()
+    parser = _AsciiParser(path, len(lines))
+    for number, line in enumerate(lines, start=1):
         words = line.split()
         if words:
             parser.feed(number, words)
@@ -177,8 +185,9 @@ class _AsciiParser:
     endfacet / endsolid NAME
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, last_line: int):
         self.path = path
+        self.last_line = last_line
         self.state = "start"  # start, solid, facet, loop, endloop, endfacet
         self.normals: list[list[float]] = []
         self.vertices: list[list[float]] = []
@@ -187,6 +196,8 @@ class _AsciiParser:
         self.line = 0
 
     def fail(self, reason: str) -> None:
+        if self.line >= self.last_line:
+            reason += "; the file ends here (truncated?)"
         raise GeometryError(self.path, f"malformed ASCII STL at line {self.line}: {reason}")
 
     def numbers(self, words: list[str], what: str) -> list[float]:
@@ -243,8 +254,8 @@ class _AsciiParser:
         if self.state == "start" and not self.solids:
             raise GeometryError(self.path, "not an STL file: no 'solid' found")
         if self.state != "start":
-            self.line += 1
-            self.fail("file ends inside a solid (truncated? no 'endsolid')")
+            self.line = self.last_line + 1
+            self.fail("no 'endsolid'")
         if not self.normals:
             raise GeometryError(self.path, "ASCII STL contains no triangles")
 
@@ -272,9 +283,10 @@ def write_stl(path: str | Path, triangles: np.ndarray, binary: bool = True, name
         Solid name (ASCII) or header text (binary).
     """
     tri = np.asarray(triangles, dtype=np.float64)
-    normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    length = np.linalg.norm(normals, axis=1, keepdims=True)
-    normals = np.divide(normals, length, out=np.zeros_like(normals), where=length > 0)
+    with np.errstate(invalid="ignore"):
+        normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+        length = np.linalg.norm(normals, axis=1, keepdims=True)
+        normals = np.divide(normals, length, out=np.zeros_like(normals), where=length > 0)
     path = Path(path)
     if binary:
         records = np.zeros(len(tri), dtype=_RECORD)

@@ -1,0 +1,5 @@
+import sys
+
+from femvalid.cli import main
+
+sys.exit(main())

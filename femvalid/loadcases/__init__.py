@@ -1,0 +1,1 @@
+"""Load cases as data (axial compression, subsidence) and their boundary-condition builders."""

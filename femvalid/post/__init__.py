@@ -1,0 +1,1 @@
+"""Post-processing: stresses, quantities of interest, field output."""

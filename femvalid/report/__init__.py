@@ -1,0 +1,1 @@
+"""Evidence report: HTML/PDF, figures, comparison tables, provenance manifest."""

@@ -1,0 +1,1 @@
+"""Study files, the job matrix, caching, local and Dask execution."""

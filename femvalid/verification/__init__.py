@@ -1,0 +1,1 @@
+"""Verification: analytical benchmarks, convergence orders, GCI."""
