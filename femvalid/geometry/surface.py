@@ -6,13 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from femvalid._arrays import readonly
+
 __all__ = ["Surface"]
-
-
-def _frozen(a: np.ndarray, dtype) -> np.ndarray:
-    a = np.ascontiguousarray(a, dtype=dtype)
-    a.setflags(write=False)
-    return a
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,8 +28,8 @@ class Surface:
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "vertices", _frozen(self.vertices, np.float64).reshape(-1, 3))
-        object.__setattr__(self, "faces", _frozen(self.faces, np.int64).reshape(-1, 3))
+        object.__setattr__(self, "vertices", readonly(self.vertices, np.float64).reshape(-1, 3))
+        object.__setattr__(self, "faces", readonly(self.faces, np.int64).reshape(-1, 3))
 
     @classmethod
     def from_triangles(cls, triangles: np.ndarray) -> "Surface":

@@ -9,16 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
+from femvalid._arrays import readonly
+
 from femvalid.fem.elements import shape_gradients
 from femvalid.fem.quadrature import tet_rule
 
 __all__ = ["VolumeMesh", "write_vtu"]
 
-
-def _readonly(a, dtype):
-    a = np.ascontiguousarray(a, dtype=dtype)
-    a.setflags(write=False)
-    return a
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,13 +44,13 @@ class VolumeMesh:
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "nodes", _readonly(self.nodes, np.float64).reshape(-1, 3))
-        elements = _readonly(self.elements, np.int64)
+        object.__setattr__(self, "nodes", readonly(self.nodes, np.float64).reshape(-1, 3))
+        elements = readonly(self.elements, np.int64)
         if elements.ndim != 2 or elements.shape[1] not in (4, 10):
             raise ValueError("elements must have 4 or 10 nodes each")
         object.__setattr__(self, "elements", elements)
         regions = np.zeros(len(elements), np.int32) if self.regions is None else self.regions
-        object.__setattr__(self, "regions", _readonly(regions, np.int32))
+        object.__setattr__(self, "regions", readonly(regions, np.int32))
 
     @property
     def order(self) -> int:
