@@ -119,3 +119,10 @@ def test_vtu_round_trip(tmp_path, surfaces):
     np.testing.assert_allclose(back.points, mesh.nodes)
     assert "quality_sicn" in back.cell_data and "region" in back.cell_data
     assert list(tmp_path.iterdir()) == [path]  # no temporary files left behind
+
+
+def test_meshing_is_reproducible(surfaces):
+    a = mesh_surface(surfaces["cage"], MeshSettings(1.2, 2))
+    b = mesh_surface(surfaces["cage"], MeshSettings(1.2, 2))
+    np.testing.assert_array_equal(a.nodes, b.nodes)
+    np.testing.assert_array_equal(a.elements, b.elements)

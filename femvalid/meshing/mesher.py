@@ -45,7 +45,9 @@ class MeshSettings:
     timeout_s : float
         gmsh is killed after this many seconds.
     threads : int
-        Threads for gmsh's HXT algorithm.
+        Threads for gmsh's HXT algorithm. One by default: with more, HXT inserts
+        points in a varying order and the same STL gives a different mesh on every
+        run (measured), so results would not be reproducible.
     angle_deg : float
         Facets meeting at a sharper angle than this keep their edge as a feature.
     """
@@ -53,7 +55,7 @@ class MeshSettings:
     size_mm: float
     order: int = 1
     timeout_s: float = 600.0
-    threads: int = os.cpu_count() or 1
+    threads: int = 1
     angle_deg: float = 40.0
 
     def __post_init__(self):
