@@ -1,0 +1,75 @@
+"""Assemble, constrain, solve and check one linear-elastic system."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from femvalid.errors import JobError
+from femvalid.fem.assembly import assemble_stiffness
+from femvalid.fem.constraints import Constraints, reduce_system
+from femvalid.fem.solvers import RTOL, SolveReport, solve
+
+__all__ = ["Solution", "solve_elasticity", "EQUILIBRIUM_RTOL"]
+
+#: Largest accepted out-of-balance force, relative to the largest reaction or load.
+EQUILIBRIUM_RTOL = 1e-6
+
+
+@dataclass(frozen=True, eq=False)
+class Solution:
+    """Displacements (N, 3) mm and nodal reaction forces (N, 3) N of a solved system."""
+
+    displacement: np.ndarray
+    reactions: np.ndarray
+    report: SolveReport
+    assembly_seconds: float
+    imbalance: float  # |Σ reactions + Σ loads| / max(|reaction|, |load|)
+
+
+def solve_elasticity(
+    nodes: np.ndarray,
+    elements: np.ndarray,
+    youngs_modulus_MPa,
+    poisson_ratio,
+    constraints: Constraints,
+    loads: np.ndarray | None = None,
+    method: str = "auto",
+    rtol: float = RTOL,
+    source: str = "solver",
+) -> Solution:
+    """Solve K u = F + R under ``constraints``; check the residual and equilibrium.
+
+    Parameters
+    ----------
+    nodes, elements : mesh (mm), P1 or P2 tetrahedra in VTK order.
+    youngs_modulus_MPa, poisson_ratio : scalar or per element.
+    constraints : prescribed displacements (mm) and multi-point constraints.
+    loads : ndarray (N, 3), optional
+        External nodal forces, N.
+
+    Raises
+    ------
+    JobError
+        The solve did not converge, or the reactions do not balance the loads.
+    """
+    order = 1 if elements.shape[1] == 4 else 2
+    t0 = time.perf_counter()
+    K = assemble_stiffness(nodes, elements, order, youngs_modulus_MPa, poisson_ratio)
+    F = np.zeros(3 * len(nodes)) if loads is None else np.asarray(loads, float).ravel()
+    system = reduce_system(K, F, constraints)
+    assembly_seconds = time.perf_counter() - t0
+    w, report = solve(system.A, system.b, nodes=nodes, method=method, rtol=rtol, source=source)
+    u = system.expand(w)
+    reactions = K @ u - F
+    scale = max(np.abs(reactions).max(), np.abs(F).max(), 1e-300)
+    # Every force must balance: globally, and on the unconstrained dofs.
+    free_residual = np.abs(system.P.T @ reactions).max() / scale
+    net = np.abs((reactions + F).reshape(-1, 3).sum(axis=0)).max() / scale
+    imbalance = float(max(free_residual, net))
+    if not imbalance <= EQUILIBRIUM_RTOL:
+        raise JobError(source, f"equilibrium check failed: out-of-balance force {imbalance:.2e} of the largest "
+                               f"reaction (limit {EQUILIBRIUM_RTOL:g}); solver {report.method}, residual {report.residual:.2e}")
+    return Solution(u.reshape(-1, 3), reactions.reshape(-1, 3), report, assembly_seconds, imbalance)
