@@ -1,5 +1,7 @@
 """The bundled examples and the demo, as a user runs them."""
 
+import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -20,11 +22,19 @@ def test_committed_designs_match_their_models(design):
 
 @pytest.mark.slow
 def test_demo(capsys, tmp_path):
-    status, out, err = run_cli(capsys, "demo", "-o", tmp_path)
+    status, out, err = run_cli(capsys, "demo", "-o", tmp_path, "--no-progress")
     assert status == 0, err
-    meshes = sorted(p.name for p in (tmp_path / "meshes").iterdir())
-    assert meshes == ["tlif-cage_A.vtu", "tlif-cage_B.vtu", "vbr_A.vtu"]
-    assert f"meshes (VTU, open in ParaView) are in {tmp_path / 'meshes'}" in out
+    rows = list(csv.DictReader((tmp_path / "summary.csv").open()))
+    assert [(r["design"], r["revision"]) for r in rows] == [("tlif-cage", "A"), ("tlif-cage", "B"), ("vbr", "A")]
+    assert all(r["status"] == "ok" for r in rows)
+    stiffness = {r["revision"]: float(r["stiffness_N_per_mm"]) for r in rows if r["design"] == "tlif-cage"}
+    assert stiffness["B"] < stiffness["A"]  # the larger window removes material
+    for r in rows:
+        folder = tmp_path / r["design"] / r["revision"] / r["loadcase"]
+        result = json.loads((folder / "results.json").read_text())
+        assert result["qoi"]["reaction_force_N"] == pytest.approx(1000.0, rel=1e-6)
+        assert (folder / "fields.vtu").stat().st_size > 0
+    assert f"results in {tmp_path}/" in out
     # The demo can be run again into the same folder.
-    status, _, err = run_cli(capsys, "demo", "-o", tmp_path)
+    status, _, err = run_cli(capsys, "demo", "-o", tmp_path, "--no-progress")
     assert status == 0, err

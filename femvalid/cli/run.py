@@ -1,0 +1,39 @@
+"""``femvalid run STUDY.toml``: run every design revision under every load case."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from femvalid.study import read_study, run_study
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="run a study file", description=__doc__.split(":", 1)[1].strip())
+    p.add_argument("study", metavar="STUDY.toml", help="study file (see DESIGN.md)")
+    p.add_argument("-o", "--output", metavar="OUTDIR", help="output folder (default reports/<study name>)")
+    p.add_argument("--force", action="store_true", help="overwrite the results of an earlier run in OUTDIR")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    study = read_study(args.study)
+    outdir = Path(args.output) if args.output else Path("reports") / study.name
+    results = run_study(study, outdir, force=args.force, progress=not args.no_progress)
+    print_summary(results, outdir)
+    return 3 if any(r.status != "ok" for r in results) else 0
+
+
+def print_summary(results, outdir: Path) -> None:
+    """A short comparison table of every job, and where the results are."""
+    print(f"{'design':<14} {'rev':<4} {'load case':<26} {'stiffness N/mm':>15} {'vM p99 MPa':>11} {'SF yield':>9}")
+    for r in results:
+        if r.status != "ok":
+            print(f"{r.design:<14} {r.revision:<4} {r.loadcase:<26} FAILED: {r.error}")
+            continue
+        q = r.qoi
+        sf = q.get("safety_factor_yield")
+        print(f"{r.design:<14} {r.revision:<4} {r.loadcase:<26} {q['stiffness_N_per_mm']:>15.0f} "
+              f"{q['von_mises_p99_MPa']:>11.2f} {'' if sf is None else f'{sf:.2f}':>9}")
+    failed = sum(r.status != "ok" for r in results)
+    print(f"\n{len(results) - failed} of {len(results)} jobs done; results in {outdir}/ (summary.csv, per job results.json and fields.vtu)")

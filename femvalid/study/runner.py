@@ -1,0 +1,191 @@
+"""Run a study: mesh each design once, run every load case on it, write results.
+
+Output under OUTDIR: ``summary.csv`` (one row per job) and per job
+``<design>/<revision>/<loadcase>/results.json`` and ``fields.vtu``. A job that
+fails in the mesher or solver is recorded as failed with its reason; the others
+still run.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from femvalid import __version__
+from femvalid.errors import FemvalidError, InputError, JobError
+from femvalid.geometry import load_surface
+from femvalid.loadcases import LOADCASE_TYPES
+from femvalid.meshing import MeshSettings, default_size_mm, mesh_surface, write_vtu
+from femvalid.study.studyfile import Study
+
+__all__ = ["JobResult", "run_study", "write_atomic"]
+
+#: Files whose presence means OUTDIR holds an earlier run.
+_EARLIER = ("summary.csv",)
+
+
+@dataclass
+class JobResult:
+    """One design revision under one load case."""
+
+    design: str
+    revision: str
+    loadcase: str
+    status: str = "ok"  # ok | failed
+    error: str = ""
+    qoi: dict = field(default_factory=dict)
+    mesh: dict = field(default_factory=dict)
+    solver: dict = field(default_factory=dict)
+    inputs: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "design": self.design,
+            "revision": self.revision,
+            "loadcase": self.loadcase,
+            "status": self.status,
+            "error": self.error,
+            "qoi": self.qoi,
+            "mesh": self.mesh,
+            "solver": self.solver,
+            "inputs": self.inputs,
+            "warnings": self.warnings,
+            "femvalid_version": __version__,
+        }
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` so that ``path`` is either the old or the whole new file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _json_safe(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def check_outdir(outdir: Path, force: bool) -> None:
+    """Refuse to write over an earlier run unless ``force``."""
+    if outdir.exists() and not outdir.is_dir():
+        raise InputError(outdir, "exists and is not a folder")
+    if not force and any((outdir / name).exists() for name in _EARLIER):
+        raise InputError(outdir, "holds the results of an earlier run; use --force to overwrite them or -o for another folder")
+
+
+def run_study(study: Study, outdir: Path, force: bool = False, progress: bool = True) -> list[JobResult]:
+    """Run every job of ``study`` into ``outdir``; returns the job results."""
+    from tqdm import tqdm
+
+    outdir = Path(outdir)
+    check_outdir(outdir, force)
+    outdir.mkdir(parents=True, exist_ok=True)
+    total = len(study.designs) * len(study.loadcases)
+    bar = tqdm(total=total, desc=study.name, unit="job", disable=not progress, file=sys.stderr)
+    results = []
+    for design in study.designs:
+        bar.set_postfix_str(f"meshing {design.name} {design.revision}")
+        try:
+            mesh, mesh_info, warnings = _mesh_design(design, study)
+        except JobError as exc:
+            for case in study.loadcases:
+                results.append(_failed(design, case, exc.reason))
+                bar.update()
+            continue
+        for case in study.loadcases:
+            bar.set_postfix_str(f"{design.name} {design.revision} {case.name}")
+            results.append(_run_job(study, design, case, mesh, mesh_info, list(warnings), outdir))
+            bar.update()
+    bar.close()
+    write_atomic(outdir / "summary.csv", summary_csv(results))
+    return results
+
+
+def _mesh_design(design, study):
+    surface, report = load_surface(design.stl, design.units)
+    size = study.mesh_size_mm or default_size_mm(surface)
+    started = time.perf_counter()
+    mesh = mesh_surface(surface, MeshSettings(size, study.mesh_order), source=str(design.stl))
+    info = {
+        "nodes": len(mesh.nodes),
+        "elements": len(mesh.elements),
+        "order": mesh.order,
+        "size_mm": size,
+        "seconds": time.perf_counter() - started,
+        "quality": mesh.quality.to_dict(),
+        "volume_error_percent": 100.0 * mesh.quality.volume_error,
+    }
+    return mesh, info, [*report.warnings, *report.repairs, *mesh.quality.warnings()]
+
+
+def _failed(design, case, reason) -> JobResult:
+    return JobResult(design.name, design.revision, case.name, status="failed", error=reason)
+
+
+def _run_job(study, design, case, mesh, mesh_info, warnings, outdir) -> JobResult:
+    result = JobResult(design.name, design.revision, case.name, mesh=mesh_info, warnings=warnings)
+    result.inputs = {
+        "stl": str(design.stl),
+        "stl_sha256": study.inputs[str(design.stl)],
+        "study": str(study.path),
+        "study_sha256": study.inputs[str(study.path)],
+        "material": design.material.to_dict(),
+        "loadcase": case.to_dict(),
+    }
+    folder = outdir / design.name / design.revision / case.name
+    folder.mkdir(parents=True, exist_ok=True)
+    source = f"{design.name} {design.revision} / {case.name}"
+    try:
+        analysis = LOADCASE_TYPES[case.type](mesh, design.material, case, source=source)
+        result.qoi, result.solver = analysis.qoi, analysis.solver
+        result.warnings += analysis.warnings
+        write_vtu(mesh, folder / "fields.vtu", point_data=analysis.point_data, cell_data=analysis.cell_data)
+    except FemvalidError as exc:
+        result.status, result.error = "failed", exc.reason
+    write_atomic(folder / "results.json", json.dumps(_json_safe(result.to_dict()), indent=2) + "\n")
+    return result
+
+
+def summary_csv(results: list[JobResult]) -> str:
+    """One row per job: identity, status, every QoI, mesh size, solver, error."""
+    qoi_keys: list[str] = []
+    for r in results:
+        qoi_keys += [k for k in r.qoi if k not in qoi_keys]
+    header = ["design", "revision", "loadcase", "status", *qoi_keys, "mesh_elements", "solver", "solver_iterations", "warnings", "error"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for r in results:
+        writer.writerow([
+            r.design, r.revision, r.loadcase, r.status,
+            *[_cell(r.qoi.get(k)) for k in qoi_keys],
+            r.mesh.get("elements", ""), r.solver.get("method", ""), r.solver.get("iterations", ""),
+            len(r.warnings), r.error,
+        ])
+    return buffer.getvalue()
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    return repr(float(value)) if isinstance(value, float) else value

@@ -1,0 +1,181 @@
+"""Study files (TOML): designs × revisions × load cases, validated key by key."""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from femvalid.errors import InputError, MaterialError
+from femvalid.loadcases import LoadCase, loadcase_from_table
+from femvalid.materials import Material, get_material
+
+__all__ = ["Design", "Study", "read_study", "read_toml", "sha256_file"]
+
+_STUDY_KEYS = {"study", "mesh", "design", "loadcase"}
+_SECTION_KEYS = {"study": {"name", "description"}, "mesh": {"size", "order"}}
+_DESIGN_KEYS = {"name", "revision", "stl", "material", "units"}
+_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+
+
+@dataclass(frozen=True)
+class Design:
+    """One revision of one implant design."""
+
+    name: str
+    revision: str
+    stl: Path
+    material: Material
+    units: str = "mm"
+
+
+@dataclass(frozen=True)
+class Study:
+    """A parsed study: what to mesh and which load cases to run on each design."""
+
+    path: Path
+    name: str
+    designs: tuple[Design, ...]
+    loadcases: tuple[LoadCase, ...]
+    loadcase_files: tuple[Path | None, ...]
+    mesh_size_mm: float | None = None
+    mesh_order: int = 2
+    description: str = ""
+    inputs: dict = field(default_factory=dict)  # path → SHA-256 of every input file
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_toml(path: Path) -> dict:
+    """Parse a TOML file; any failure is an InputError naming the file."""
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise InputError(path, "file not found") from None
+    except IsADirectoryError:
+        raise InputError(path, "is a directory, not a TOML file") from None
+    except OSError as exc:
+        raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not valid TOML: {exc}") from None
+
+
+def _name(value, where, path, key) -> str:
+    if not isinstance(value, str) or not value or not set(value) <= _NAME_CHARS:
+        raise InputError(path, f"{where}: '{key}' must be a non-empty name of letters, digits, '-', '_' or '.', got {value!r}")
+    return value
+
+
+def read_study(path: str | Path) -> Study:
+    """Read and validate a study file; paths inside are relative to it.
+
+    Raises
+    ------
+    InputError
+        Unknown keys, missing files, unknown materials, bad load cases, ... with the
+        file and the key named.
+    """
+    path = Path(path)
+    data = read_toml(path)
+    base = path.parent
+    unknown = sorted(set(data) - _STUDY_KEYS)
+    if unknown:
+        raise InputError(path, f"unknown section(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_STUDY_KEYS))}")
+    for section, allowed in _SECTION_KEYS.items():
+        table = data.get(section, {})
+        if not isinstance(table, dict):
+            raise InputError(path, f"[{section}] must be a table")
+        extra = sorted(set(table) - allowed)
+        if extra:
+            raise InputError(path, f"[{section}]: unknown key(s) {', '.join(extra)}; allowed: {', '.join(sorted(allowed))}")
+    study_table = data.get("study", {})
+    name = _name(study_table.get("name", path.stem), "[study]", path, "name")
+    size, order = _mesh_settings(data.get("mesh", {}), path)
+    inputs = {str(path): sha256_file(path)}
+    designs = _designs(data.get("design"), path, base, inputs)
+    loadcases, files = _loadcases(data.get("loadcase"), path, base, inputs)
+    return Study(path, name, designs, loadcases, files, size, order, str(study_table.get("description", "")), inputs)
+
+
+def _mesh_settings(table, path):
+    size = table.get("size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, (int, float)) or not size > 0):
+        raise InputError(path, f"[mesh]: 'size' must be a positive length in mm, got {size!r}")
+    order = table.get("order", 2)
+    if order not in (1, 2) or isinstance(order, bool):
+        raise InputError(path, f"[mesh]: 'order' must be 1 or 2, got {order!r}")
+    return (float(size) if size is not None else None), int(order)
+
+
+def _entries(value, path, section):
+    if value is None:
+        raise InputError(path, f"no [[{section}]] entries; a study needs at least one")
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise InputError(path, f"'{section}' must be written as [[{section}]] tables")
+    return value
+
+
+def _designs(entries, path, base, inputs) -> tuple[Design, ...]:
+    designs, seen = [], set()
+    for k, table in enumerate(_entries(entries, path, "design"), start=1):
+        where = f"[[design]] #{k}"
+        extra = sorted(set(table) - _DESIGN_KEYS)
+        if extra:
+            raise InputError(path, f"{where}: unknown key(s) {', '.join(extra)}; allowed: {', '.join(sorted(_DESIGN_KEYS))}")
+        for key in ("name", "stl", "material"):
+            if key not in table:
+                raise InputError(path, f"{where}: missing '{key}'")
+        name = _name(table["name"], where, path, "name")
+        revision = _name(str(table.get("revision", "A")), where, path, "revision")
+        if (name, revision) in seen:
+            raise InputError(path, f"{where}: design {name!r} revision {revision!r} is listed twice")
+        seen.add((name, revision))
+        if not isinstance(table["stl"], str):
+            raise InputError(path, f"{where}: 'stl' must be a path")
+        stl = (base / table["stl"]).resolve()
+        if not stl.is_file():
+            raise InputError(path, f"{where}: 'stl' file {table['stl']!r} not found (looked for {stl})")
+        units = table.get("units", "mm")
+        if units not in ("mm", "cm", "m", "in"):
+            raise InputError(path, f"{where}: 'units' must be mm, cm, m or in, got {units!r}")
+        spec = table["material"]
+        if not isinstance(spec, (str, dict)):
+            raise InputError(path, f"{where}: 'material' must be a library key or an inline table")
+        try:
+            material = get_material(spec, origin=f"{path}: {where} material")
+        except MaterialError as exc:
+            raise InputError(path, f"{where}: {exc.reason}") from None
+        inputs[str(stl)] = sha256_file(stl)
+        designs.append(Design(name, revision, stl, material, units))
+    return tuple(designs)
+
+
+def _loadcases(entries, path, base, inputs):
+    cases, files, names = [], [], set()
+    for k, table in enumerate(_entries(entries, path, "loadcase"), start=1):
+        where = f"[[loadcase]] #{k}"
+        file = None
+        if "file" in table:
+            if set(table) != {"file"}:
+                raise InputError(path, f"{where}: give either 'file' or the load-case keys inline, not both")
+            file = (base / str(table["file"])).resolve()
+            table = read_toml(file)
+            origin = str(file)
+            inputs[str(file)] = sha256_file(file)
+        else:
+            origin = f"{path}: {where}"
+        case = loadcase_from_table(table, origin)
+        if case.name in names:
+            raise InputError(path, f"{where}: load case name {case.name!r} is used twice")
+        names.add(case.name)
+        cases.append(case)
+        files.append(file)
+    return tuple(cases), tuple(files)
