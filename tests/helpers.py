@@ -42,3 +42,15 @@ def assert_one_line_error(status, err, expected_status, *fragments):
     assert "Traceback" not in err
     for fragment in fragments:
         assert fragment in errors[0], errors[0]
+
+
+def prism_triangles(n: int, radius: float, length: float) -> np.ndarray:
+    """Outward triangles of a regular n-gon prism (axis z, from 0 to ``length``), mm."""
+    angles = 2 * np.pi * np.arange(n) / n
+    ring = np.column_stack([radius * np.cos(angles), radius * np.sin(angles)])
+    tris = []
+    for k in range(n):
+        (x0, y0), (x1, y1) = ring[k], ring[(k + 1) % n]
+        a, b, c, d = [x0, y0, 0], [x1, y1, 0], [x1, y1, length], [x0, y0, length]
+        tris += [[a, b, c], [a, c, d], [[0, 0, 0], b, a], [[0, 0, length], d, c]]
+    return np.array(tris, dtype=float)

@@ -1,0 +1,73 @@
+"""Surface tractions and pressure as consistent nodal forces."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["traction_forces", "pressure_forces", "boundary_faces_of"]
+
+# Triangle rule exact to degree 4 would be overkill: degree 2 (3 points) integrates
+# N_a × constant traction × |J| exactly for straight P1 and P2 faces.
+_TRI_POINTS = np.array([[1 / 6, 1 / 6], [2 / 3, 1 / 6], [1 / 6, 2 / 3]])
+_TRI_WEIGHTS = np.full(3, 1 / 6)
+
+# Face node order of a tet face (VTK): corners (a, b, c), then mid-sides (ab, bc, ca).
+_TET_FACE_CORNERS = np.array([[1, 2, 3], [0, 3, 2], [0, 1, 3], [0, 2, 1]])
+_EDGE_NODE = {(0, 1): 4, (1, 2): 5, (0, 2): 6, (0, 3): 7, (1, 3): 8, (2, 3): 9}
+
+
+def _tri_shape(order, s, t):
+    L = np.array([1 - s - t, s, t])
+    if order == 1:
+        return L, np.array([[-1, -1], [1, 0], [0, 1]], float)
+    N = np.concatenate([L * (2 * L - 1), [4 * L[0] * L[1], 4 * L[1] * L[2], 4 * L[2] * L[0]]])
+    dL = np.array([[-1, -1], [1, 0], [0, 1]], float)
+    dN = np.vstack([(4 * L - 1)[:, None] * dL,
+                    4 * (L[0] * dL[1] + L[1] * dL[0]), 4 * (L[1] * dL[2] + L[2] * dL[1]), 4 * (L[2] * dL[0] + L[0] * dL[2])])
+    return N, dN
+
+
+def boundary_faces_of(elements: np.ndarray) -> np.ndarray:
+    """Outward-wound boundary faces (k, 3) or (k, 6) of P1/P2 tets in VTK order."""
+    corners = elements[:, _TET_FACE_CORNERS].reshape(-1, 3)
+    keys = np.sort(corners, axis=1)
+    _, first, counts = np.unique(keys, axis=0, return_index=True, return_counts=True)
+    faces = first[counts == 1]
+    if elements.shape[1] == 4:
+        return corners[faces]
+    element, local = np.divmod(faces, 4)
+    out = []
+    for e, f in zip(element, local):
+        a, b, c = _TET_FACE_CORNERS[f]
+        mids = [_EDGE_NODE[tuple(sorted(p))] for p in ((a, b), (b, c), (a, c))]
+        out.append(elements[e, [a, b, c, *mids]])
+    return np.array(out, dtype=np.int64)
+
+
+def traction_forces(nodes: np.ndarray, faces: np.ndarray, traction_MPa) -> np.ndarray:
+    """Nodal forces (N, 3), N, of a traction (MPa) over faces (k, 3|6), constant or per face."""
+    order = 1 if faces.shape[1] == 3 else 2
+    traction = np.broadcast_to(np.asarray(traction_MPa, float), (len(faces), 3))
+    forces = np.zeros((len(nodes), 3))
+    x = nodes[faces]
+    for (s, t), w in zip(_TRI_POINTS, _TRI_WEIGHTS):
+        N, dN = _tri_shape(order, s, t)
+        tangents = np.einsum("kni,nj->kij", x, dN)
+        area = np.linalg.norm(np.cross(tangents[:, :, 0], tangents[:, :, 1]), axis=1)
+        contribution = (w * area)[:, None, None] * N[None, :, None] * traction[:, None, :]
+        np.add.at(forces, faces, contribution)
+    return forces
+
+
+def pressure_forces(nodes: np.ndarray, faces: np.ndarray, pressure_MPa: float) -> np.ndarray:
+    """Nodal forces (N, 3), N, of a pressure (MPa, positive pushes inwards) on outward faces."""
+    order = 1 if faces.shape[1] == 3 else 2
+    forces = np.zeros((len(nodes), 3))
+    x = nodes[faces]
+    for (s, t), w in zip(_TRI_POINTS, _TRI_WEIGHTS):
+        N, dN = _tri_shape(order, s, t)
+        tangents = np.einsum("kni,nj->kij", x, dN)
+        normal_area = np.cross(tangents[:, :, 0], tangents[:, :, 1])  # outward normal × area Jacobian
+        contribution = -pressure_MPa * w * N[None, :, None] * normal_area[:, None, :]
+        np.add.at(forces, faces, contribution)
+    return forces
