@@ -1,0 +1,149 @@
+"""Study files and `femvalid run` as a user meets them."""
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from femvalid.geometry import write_stl
+from tests.helpers import assert_one_line_error, box_triangles, run_cli
+
+LOAD_CASES = Path(__file__).resolve().parent.parent / "load_cases"
+
+GOOD = """
+[study]
+name = "blocks"
+
+[mesh]
+size = 1.5
+order = 1
+
+[[design]]
+name = "block"
+revision = "A"
+stl = "block_A.stl"
+material = "ti6al4v-am"
+
+[[design]]
+name = "block"
+revision = "B"
+stl = "block_B.stl"
+material = { E = 3600.0, nu = 0.38, yield = 100.0 }
+
+[[loadcase]]
+name = "axial"
+type = "axial_compression"
+force = 500.0
+platens = "frictionless"
+"""
+
+
+@pytest.fixture
+def study_dir(tmp_path):
+    write_stl(tmp_path / "block_A.stl", box_triangles((0, 0, 0), (8, 6, 4)))
+    write_stl(tmp_path / "block_B.stl", box_triangles((0, 0, 0), (8, 6, 5)))
+    (tmp_path / "study.toml").write_text(GOOD)
+    return tmp_path
+
+
+def test_run_writes_results(capsys, study_dir):
+    out = study_dir / "out"
+    status, stdout, err = run_cli(capsys, "run", study_dir / "study.toml", "-o", out, "--no-progress")
+    assert status == 0, err
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert [(r["design"], r["revision"], r["loadcase"], r["status"]) for r in rows] == [
+        ("block", "A", "axial", "ok"), ("block", "B", "axial", "ok")]
+    # Frictionless blocks: exact stiffness E·A/L.
+    assert float(rows[0]["stiffness_N_per_mm"]) == pytest.approx(110000.0 * 48 / 4, rel=1e-6)
+    assert float(rows[1]["stiffness_N_per_mm"]) == pytest.approx(3600.0 * 48 / 5, rel=1e-6)
+    result = json.loads((out / "block" / "B" / "axial" / "results.json").read_text())
+    assert (result["design"], result["revision"], result["loadcase"]) == ("block", "B", "axial")
+    for key in ("force_N", "stiffness_N_per_mm", "displacement_mm", "displacement_max_mm", "reaction_force_N",
+                "volume_mm3", "von_mises_max_MPa", "von_mises_p99_MPa", "von_mises_p95_MPa", "von_mises_mean_MPa",
+                "safety_factor_yield", "first_yield_force_N"):
+        assert key in result["qoi"], key
+    assert result["qoi"]["displacement_mm"] == pytest.approx(500.0 / (3600.0 * 48 / 5), rel=1e-6)
+    assert result["qoi"]["safety_factor_yield"] == pytest.approx(100.0 / (500.0 / 48), rel=1e-6)
+    assert result["inputs"]["stl_sha256"] and result["inputs"]["material"]["youngs_modulus_MPa"] == 3600.0
+    assert result["mesh"]["order"] == 1 and result["solver"]["method"]
+    assert result["solver"]["equilibrium_error"] < 1e-6
+    assert (out / "block" / "B" / "axial" / "fields.vtu").exists()
+    assert "2 of 2 jobs done" in stdout
+
+
+def test_earlier_results_are_kept_without_force(capsys, study_dir):
+    out = study_dir / "out"
+    assert run_cli(capsys, "run", study_dir / "study.toml", "-o", out, "--no-progress")[0] == 0
+    before = (out / "summary.csv").read_text()
+    status, _, err = run_cli(capsys, "run", study_dir / "study.toml", "-o", out, "--no-progress")
+    assert_one_line_error(status, err, 2, "earlier run", "--force")
+    assert (out / "summary.csv").read_text() == before
+    status, _, err = run_cli(capsys, "run", study_dir / "study.toml", "-o", out, "--no-progress", "--force")
+    assert status == 0, err
+
+
+def test_failed_job_exit_3_others_finish(capsys, study_dir):
+    # Design A becomes a plate 8 µm thick, which cannot be meshed acceptably at 1.5 mm;
+    # its job fails with the reason and design B still runs.
+    (study_dir / "study.toml").write_text(GOOD.replace('stl = "block_A.stl"', 'stl = "sliver.stl"'))
+    sliver = box_triangles((0, 0, 0), (8, 6, 4))
+    sliver[:, :, 2] *= 0.002
+    write_stl(study_dir / "sliver.stl", sliver)
+    out = study_dir / "out"
+    status, stdout, err = run_cli(capsys, "run", study_dir / "study.toml", "-o", out, "--no-progress")
+    assert status == 3
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert [r["status"] for r in rows] == ["failed", "ok"]
+    assert rows[0]["error"] and "FAILED" in stdout
+
+
+@pytest.mark.parametrize(
+    "edit, fragments",
+    [
+        (lambda t: t.replace("[mesh]", "[meshing]"), ["unknown section(s) meshing"]),
+        (lambda t: t.replace('order = 1', 'order = 1\nrefine = "yes"'), ["[mesh]: unknown key(s) refine"]),
+        (lambda t: t.replace('material = "ti6al4v-am"', 'material = "unobtainium"'), ["[[design]] #1", "unknown material 'unobtainium'"]),
+        (lambda t: t.replace('material = { E = 3600.0', 'material = { E = -3600.0'), ["[[design]] #2", "E must be positive"]),
+        (lambda t: t.replace('"block_B.stl"', '"missing.stl"'), ["[[design]] #2", "'stl' file 'missing.stl' not found"]),
+        (lambda t: t.replace("force = 500.0", "force = -500.0"), ["[[loadcase]] #1", "'force' must be a positive number"]),
+        (lambda t: t.replace("force = 500.0", "force = 0"), ["'force' must be a positive number"]),
+        (lambda t: t.replace("force = 500.0\n", ""), ["missing 'force'"]),
+        (lambda t: t.replace('platens = "frictionless"', 'platens = "glued"'), ["platens must be one of bonded, frictionless"]),
+        (lambda t: t.replace('type = "axial_compression"', 'type = "torsion"'), ["type must be one of axial_compression"]),
+        (lambda t: t.replace('platens = "frictionless"', 'platens = "bonded"\nspeed = 3'), ["unknown key(s) speed"]),
+        (lambda t: t.replace('revision = "B"', 'revision = "A"'), ["listed twice"]),
+        (lambda t: t.replace('name = "block"\nrevision = "A"', 'name = "../escape"\nrevision = "A"'), ["'name' must be a non-empty name"]),
+        (lambda t: t + "\n[[[broken", ["not valid TOML"]),
+        (lambda t: t.split("[[loadcase]]")[0], ["no [[loadcase]] entries"]),
+        (lambda t: t.replace("size = 1.5", "size = 0"), ["'size' must be a positive length in mm"]),
+    ],
+)
+def test_invalid_study_rejected(capsys, study_dir, edit, fragments):
+    path = study_dir / "study.toml"
+    path.write_text(edit(GOOD))
+    status, _, err = run_cli(capsys, "run", path, "-o", study_dir / "out", "--no-progress")
+    assert_one_line_error(status, err, 2, str(path), *fragments)
+    assert not (study_dir / "out").exists()
+
+
+def test_loadcase_file_errors_name_the_file(capsys, study_dir):
+    case = study_dir / "case.toml"
+    case.write_text('name = "x"\ntype = "axial_compression"\nforce = "lots"\n')
+    text = GOOD.split("[[loadcase]]")[0] + '[[loadcase]]\nfile = "case.toml"\n'
+    (study_dir / "study.toml").write_text(text)
+    status, _, err = run_cli(capsys, "run", study_dir / "study.toml", "--no-progress")
+    assert_one_line_error(status, err, 2, str(case), "'force' must be a positive number")
+
+
+@pytest.mark.parametrize("name", ["f2077-axial-lumbar.toml", "f2077-axial-cervical.toml"])
+def test_bundled_load_case_files(tmp_path, capsys, study_dir, name):
+    shutil.copy(LOAD_CASES / name, study_dir / name)
+    text = GOOD.split("[[loadcase]]")[0] + f'[[loadcase]]\nfile = "{name}"\n'
+    (study_dir / "study.toml").write_text(text.replace('[[design]]\nname = "block"\nrevision = "B"', '[[design]]\nname = "b2"\nrevision = "B"'))
+    from femvalid.study import read_study
+
+    study = read_study(study_dir / "study.toml")
+    case = study.loadcases[0]
+    assert case.type == "axial_compression" and case.platens == "bonded" and case.force_N > 0 and case.source
