@@ -1,1 +1,5 @@
-"""Verification: analytical benchmarks, convergence orders, GCI."""
+"""Verification: analytical benchmarks, code-to-code comparison, convergence."""
+
+from femvalid.verification.sfepy_engine import EngineComparison, compare_with_sfepy
+
+__all__ = ["EngineComparison", "compare_with_sfepy"]
