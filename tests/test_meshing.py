@@ -9,7 +9,8 @@ import pytest
 from femvalid.errors import MeshingError
 from femvalid.geometry import InterbodyCage, Surface, VertebralBodyReplacement
 from femvalid.meshing import MeshSettings, mesh_surface, write_vtu
-from femvalid.meshing.high_order import boundary_faces, closest_points_on_triangles
+from femvalid.fem.loads import boundary_faces_of
+from femvalid.meshing.high_order import closest_points_on_triangles
 from femvalid.meshing.quality import aspect_ratio, scaled_jacobian
 from tests.helpers import box_triangles
 
@@ -53,7 +54,7 @@ def test_quadratic_midside_nodes_on_the_stl(surfaces):
     """Boundary mid-side nodes lie on the STL surface, not on the straight edge."""
     surface = surfaces["vbr"]
     mesh = mesh_surface(surface, MeshSettings(2.0, 2))
-    faces = boundary_faces(mesh.corners)
+    faces = boundary_faces_of(mesh.corners)
     edge_of = {frozenset(e): k for k, e in enumerate([(0, 1), (1, 2), (0, 2), (0, 3), (1, 3), (2, 3)])}
     mids = set()
     for element in mesh.elements:

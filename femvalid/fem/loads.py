@@ -44,30 +44,26 @@ def boundary_faces_of(elements: np.ndarray) -> np.ndarray:
     return np.array(out, dtype=np.int64)
 
 
-def traction_forces(nodes: np.ndarray, faces: np.ndarray, traction_MPa) -> np.ndarray:
-    """Nodal forces (N, 3), N, of a traction (MPa) over faces (k, 3|6), constant or per face."""
+def _surface_forces(nodes, faces, force_density) -> np.ndarray:
+    """Σ over faces of ∫ N_a f dA, with f = force_density(face index, area vector) per point."""
     order = 1 if faces.shape[1] == 3 else 2
-    traction = np.broadcast_to(np.asarray(traction_MPa, float), (len(faces), 3))
     forces = np.zeros((len(nodes), 3))
     x = nodes[faces]
     for (s, t), w in zip(_TRI_POINTS, _TRI_WEIGHTS):
         N, dN = _tri_shape(order, s, t)
         tangents = np.einsum("kni,nj->kij", x, dN)
-        area = np.linalg.norm(np.cross(tangents[:, :, 0], tangents[:, :, 1]), axis=1)
-        contribution = (w * area)[:, None, None] * N[None, :, None] * traction[:, None, :]
+        area_vector = np.cross(tangents[:, :, 0], tangents[:, :, 1])  # outward normal × area Jacobian
+        contribution = w * N[None, :, None] * force_density(area_vector)[:, None, :]
         np.add.at(forces, faces, contribution)
     return forces
+
+
+def traction_forces(nodes: np.ndarray, faces: np.ndarray, traction_MPa) -> np.ndarray:
+    """Nodal forces (N, 3), N, of a traction (MPa) over faces (k, 3|6), constant or per face."""
+    traction = np.broadcast_to(np.asarray(traction_MPa, float), (len(faces), 3))
+    return _surface_forces(nodes, faces, lambda a: np.linalg.norm(a, axis=1)[:, None] * traction)
 
 
 def pressure_forces(nodes: np.ndarray, faces: np.ndarray, pressure_MPa: float) -> np.ndarray:
     """Nodal forces (N, 3), N, of a pressure (MPa, positive pushes inwards) on outward faces."""
-    order = 1 if faces.shape[1] == 3 else 2
-    forces = np.zeros((len(nodes), 3))
-    x = nodes[faces]
-    for (s, t), w in zip(_TRI_POINTS, _TRI_WEIGHTS):
-        N, dN = _tri_shape(order, s, t)
-        tangents = np.einsum("kni,nj->kij", x, dN)
-        normal_area = np.cross(tangents[:, :, 0], tangents[:, :, 1])  # outward normal × area Jacobian
-        contribution = -pressure_MPa * w * N[None, :, None] * normal_area[:, None, :]
-        np.add.at(forces, faces, contribution)
-    return forces
+    return _surface_forces(nodes, faces, lambda a: -pressure_MPa * a)

@@ -11,19 +11,11 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from femvalid.fem.elements import TET10_EDGES, shape_gradients
+from femvalid.fem.elements import TET10_EDGES, reference_nodes, shape_gradients
+from femvalid.fem.loads import boundary_faces_of
 from femvalid.geometry.surface import Surface
 
-__all__ = ["elevate_to_quadratic", "closest_points_on_triangles", "boundary_faces", "jacobian_ratio"]
-
-_TET_FACES = np.array([[1, 2, 3], [0, 3, 2], [0, 1, 3], [0, 2, 1]])
-
-
-def boundary_faces(tets: np.ndarray) -> np.ndarray:
-    """Faces (k, 3) of linear tets (m, 4) that belong to only one tet, outward wound."""
-    faces = tets[:, _TET_FACES].reshape(-1, 3)
-    _, first, counts = np.unique(np.sort(faces, axis=1), axis=0, return_index=True, return_counts=True)
-    return faces[first[counts == 1]]
+__all__ = ["elevate_to_quadratic", "closest_points_on_triangles", "jacobian_ratio"]
 
 
 def elevate_to_quadratic(
@@ -39,7 +31,7 @@ def elevate_to_quadratic(
     edge_nodes = np.sort(tets[:, TET10_EDGES], axis=2).reshape(-1, 2)
     edges, inverse = np.unique(edge_nodes, axis=0, return_inverse=True)
     straight = 0.5 * (nodes[edges[:, 0]] + nodes[edges[:, 1]])
-    faces = boundary_faces(tets)
+    faces = boundary_faces_of(tets)
     face_edges = np.sort(np.stack([faces, np.roll(faces, -1, axis=1)], axis=2), axis=2).reshape(-1, 2)
     on_boundary = np.unique(_row_index(edges, face_edges))
     mids = straight.copy()
@@ -72,8 +64,6 @@ def jacobian_ratio(nodes: np.ndarray, elements: np.ndarray) -> np.ndarray:
 
     1 for a straight-sided element; ≤ 0 means the curved element is tangled.
     """
-    from femvalid.fem.elements import reference_nodes
-
     points = reference_nodes(2)
     grads = shape_gradients(2, points)
     x = nodes[elements]
