@@ -128,6 +128,14 @@ def test_invalid_study_rejected(capsys, study_dir, edit, fragments):
     assert not (study_dir / "out").exists()
 
 
+def test_bad_stl_stops_the_run_before_any_output(capsys, study_dir):
+    write_stl(study_dir / "block_B.stl", box_triangles()[1:])  # open surface
+    out = study_dir / "out"
+    status, _, err = run_cli(capsys, "run", study_dir / "study.toml", "-o", out, "--no-progress")
+    assert_one_line_error(status, err, 2, "block_B.stl", "open surface")
+    assert not out.exists()
+
+
 def test_loadcase_file_errors_name_the_file(capsys, study_dir):
     case = study_dir / "case.toml"
     case.write_text('name = "x"\ntype = "axial_compression"\nforce = "lots"\n')

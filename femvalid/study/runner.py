@@ -99,14 +99,17 @@ def run_study(study: Study, outdir: Path, force: bool = False, progress: bool = 
 
     outdir = Path(outdir)
     check_outdir(outdir, force)
+    # Every STL is read and checked before anything is written: bad input stops the
+    # run whole (exit 2) instead of half-way through.
+    surfaces = [load_surface(design.stl, design.units) for design in study.designs]
     outdir.mkdir(parents=True, exist_ok=True)
     total = len(study.designs) * len(study.loadcases)
     bar = tqdm(total=total, desc=study.name, unit="job", disable=not progress, file=sys.stderr)
     results = []
-    for design in study.designs:
+    for design, (surface, report) in zip(study.designs, surfaces):
         bar.set_postfix_str(f"meshing {design.name} {design.revision}")
         try:
-            mesh, mesh_info, warnings = _mesh_design(design, study)
+            mesh, mesh_info, warnings = _mesh_design(design, surface, report, study)
         except JobError as exc:
             for case in study.loadcases:
                 results.append(_failed(design, case, exc.reason))
@@ -121,8 +124,7 @@ def run_study(study: Study, outdir: Path, force: bool = False, progress: bool = 
     return results
 
 
-def _mesh_design(design, study):
-    surface, report = load_surface(design.stl, design.units)
+def _mesh_design(design, surface, report, study):
     size = study.mesh_size_mm or default_size_mm(surface)
     started = time.perf_counter()
     mesh = mesh_surface(surface, MeshSettings(size, study.mesh_order), source=str(design.stl))
