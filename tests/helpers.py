@@ -5,25 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from femvalid.cli import main
-
-# Outward-wound faces of the unit cube's corners (index = 4x + 2y + z).
-_BOX_FACES = np.array(
-    [
-        [0, 1, 3], [0, 3, 2],  # x = 0
-        [4, 6, 7], [4, 7, 5],  # x = 1
-        [0, 4, 5], [0, 5, 1],  # y = 0
-        [2, 3, 7], [2, 7, 6],  # y = 1
-        [0, 2, 6], [0, 6, 4],  # z = 0
-        [1, 5, 7], [1, 7, 3],  # z = 1
-    ]
-)
-
+from femvalid.geometry.implants import box_surface
 
 def box_triangles(lo=(0, 0, 0), hi=(1, 1, 1)) -> np.ndarray:
     """12 outward-wound triangles (12, 3, 3) of an axis-aligned box, mm."""
-    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
-    corners = np.array([[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)], float)
-    return (lo + corners * (hi - lo))[_BOX_FACES]
+    return box_surface(lo, hi).triangles
 
 
 def run_cli(capsys, *argv) -> tuple[int, str, str]:

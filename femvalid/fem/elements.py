@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["TET10_EDGES", "shape_functions", "shape_gradients", "reference_nodes"]
+__all__ = ["TET10_EDGES", "shape_functions", "shape_gradients", "reference_nodes", "triangle_shape_functions"]
 
 #: Vertex pairs of the mid-side nodes 4..9 of a quadratic tetrahedron (VTK order).
 TET10_EDGES = np.array([[0, 1], [1, 2], [0, 2], [0, 3], [1, 3], [2, 3]])
@@ -50,3 +50,21 @@ def reference_nodes(order: int) -> np.ndarray:
     if order == 1:
         return vertices
     return np.vstack([vertices, 0.5 * (vertices[TET10_EDGES[:, 0]] + vertices[TET10_EDGES[:, 1]])])
+
+
+def triangle_shape_functions(order: int, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Values (q, n) and reference gradients (q, n, 2) on a 3- or 6-node triangle.
+
+    Node order: corners a, b, c, then mid-sides ab, bc, ca; reference point (s, t)
+    with barycentric L = (1 − s − t, s, t).
+    """
+    points = np.atleast_2d(points)
+    L = np.column_stack([1.0 - points.sum(axis=1), points])
+    dL = np.array([[-1.0, -1.0], [1.0, 0.0], [0.0, 1.0]])
+    if order == 1:
+        return L, np.broadcast_to(dL, (len(L), 3, 2)).copy()
+    i, j = np.array([0, 1, 2]), np.array([1, 2, 0])
+    N = np.hstack([L * (2 * L - 1), 4 * L[:, i] * L[:, j]])
+    vertex = (4 * L - 1)[:, :, None] * dL[None]
+    edge = 4 * (L[:, i, None] * dL[None, j] + L[:, j, None] * dL[None, i])
+    return N, np.concatenate([vertex, edge], axis=1)

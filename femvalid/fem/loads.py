@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from femvalid.fem.elements import triangle_shape_functions
+
 __all__ = ["traction_forces", "pressure_forces", "boundary_faces_of"]
 
 # Triangle rule exact to degree 4 would be overkill: degree 2 (3 points) integrates
@@ -14,17 +16,6 @@ _TRI_WEIGHTS = np.full(3, 1 / 6)
 # Face node order of a tet face (VTK): corners (a, b, c), then mid-sides (ab, bc, ca).
 _TET_FACE_CORNERS = np.array([[1, 2, 3], [0, 3, 2], [0, 1, 3], [0, 2, 1]])
 _EDGE_NODE = {(0, 1): 4, (1, 2): 5, (0, 2): 6, (0, 3): 7, (1, 3): 8, (2, 3): 9}
-
-
-def _tri_shape(order, s, t):
-    L = np.array([1 - s - t, s, t])
-    if order == 1:
-        return L, np.array([[-1, -1], [1, 0], [0, 1]], float)
-    N = np.concatenate([L * (2 * L - 1), [4 * L[0] * L[1], 4 * L[1] * L[2], 4 * L[2] * L[0]]])
-    dL = np.array([[-1, -1], [1, 0], [0, 1]], float)
-    dN = np.vstack([(4 * L - 1)[:, None] * dL,
-                    4 * (L[0] * dL[1] + L[1] * dL[0]), 4 * (L[1] * dL[2] + L[2] * dL[1]), 4 * (L[2] * dL[0] + L[0] * dL[2])])
-    return N, dN
 
 
 def boundary_faces_of(elements: np.ndarray) -> np.ndarray:
@@ -50,7 +41,7 @@ def _surface_forces(nodes, faces, force_density) -> np.ndarray:
     forces = np.zeros((len(nodes), 3))
     x = nodes[faces]
     for (s, t), w in zip(_TRI_POINTS, _TRI_WEIGHTS):
-        N, dN = _tri_shape(order, s, t)
+        N, dN = (a[0] for a in triangle_shape_functions(order, np.array([s, t])))
         tangents = np.einsum("kni,nj->kij", x, dN)
         area_vector = np.cross(tangents[:, :, 0], tangents[:, :, 1])  # outward normal × area Jacobian
         contribution = w * N[None, :, None] * force_density(area_vector)[:, None, :]

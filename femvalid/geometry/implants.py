@@ -17,7 +17,21 @@ from femvalid._gmsh import gmsh_session
 from femvalid.geometry.checks import CheckReport, check_surface
 from femvalid.geometry.surface import Surface
 
-__all__ = ["InterbodyCage", "VertebralBodyReplacement", "rounded_rectangle_area"]
+__all__ = ["InterbodyCage", "VertebralBodyReplacement", "box_surface", "rounded_rectangle_area"]
+
+# Outward-wound faces of a box's corners (corner index = 4·x + 2·y + z, each 0 or 1).
+_BOX_FACES = np.array([
+    [0, 1, 3], [0, 3, 2], [4, 6, 7], [4, 7, 5],  # x = lo, x = hi
+    [0, 4, 5], [0, 5, 1], [2, 3, 7], [2, 7, 6],  # y = lo, y = hi
+    [0, 2, 6], [0, 6, 4], [1, 5, 7], [1, 7, 3],  # z = lo, z = hi
+])
+
+
+def box_surface(lo, hi) -> Surface:
+    """The 12-triangle surface of an axis-aligned box from corner ``lo`` to ``hi`` (mm)."""
+    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+    corners = np.array([[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)], float)
+    return Surface(lo + corners * (hi - lo), _BOX_FACES)
 
 # Points per full turn on curved edges: the faceting loses (2π/n)²/6 of a circle's
 # area, 0.3 % at 48 (less for a whole implant, whose faces are mostly flat),

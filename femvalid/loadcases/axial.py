@@ -66,24 +66,31 @@ def platen_constraints(nodes: np.ndarray, contacts: PlatenContacts, platens: str
 def analyse_axial_compression(mesh, material, case: LoadCase, source: str = "job") -> "CaseAnalysis":
     """Solve the axial compression case and compute its quantities of interest."""
     from femvalid.fem.system import solve_elasticity
-    from femvalid.post.analysis import CaseAnalysis
+    from femvalid.post.analysis import CaseAnalysis, field_output, solver_info, stress_qoi
+    from femvalid.post.stress import stress_field
 
     contacts = find_platen_contacts(mesh.nodes, case.contact_tolerance_mm, source)
     constraints = platen_constraints(mesh.nodes, contacts, case.platens)
-    solution = solve_elasticity(mesh.nodes, mesh.elements, material.youngs_modulus_MPa, material.poisson_ratio,
-                                constraints, source=source)
+    E, nu = material.youngs_modulus_MPa, material.poisson_ratio
+    solution = solve_elasticity(mesh.nodes, mesh.elements, E, nu, constraints, source=source)
     unit_force = -solution.reactions[contacts.top, 2].sum()  # N for 1 mm of travel
     if not unit_force > 0:
         raise InputError(source, "the implant offers no resistance between the platens (is it one connected body?)")
     scale = case.force_N / unit_force
-    displacement = solution.displacement * scale
+    displacement, reactions = solution.displacement * scale, solution.reactions * scale
     stiffness = unit_force / UNIT_TRAVEL_MM
+    stresses = stress_field(mesh.nodes, mesh.elements, displacement, E, nu)
+    stress_values, warnings = stress_qoi(stresses.von_mises, stresses.weights, case.force_N, material.yield_MPa)
     qoi = {
         "force_N": case.force_N,
         "stiffness_N_per_mm": stiffness,
         "displacement_mm": case.force_N / stiffness,
         "displacement_max_mm": float(np.linalg.norm(displacement, axis=1).max()),
-        "reaction_force_N": float(solution.reactions[contacts.bottom, 2].sum() * scale),
+        "reaction_force_N": float(reactions[contacts.bottom, 2].sum()),
         "volume_mm3": mesh.volume,
+        **stress_values,
     }
-    return CaseAnalysis.build(mesh, material, case, solution, scale, qoi, contacts)
+    contact = np.zeros(len(mesh.nodes), np.int8)
+    contact[contacts.bottom], contact[contacts.top] = 1, 2
+    point_data, cell_data = field_output(displacement, reactions, stresses, platen_contact=contact)
+    return CaseAnalysis(qoi, solver_info(solution), point_data, cell_data, warnings, mesh)

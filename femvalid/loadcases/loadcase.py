@@ -5,12 +5,22 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from femvalid.errors import InputError
+from femvalid.errors import InputError, MaterialError
+from femvalid.materials import Material, get_material
 
 __all__ = ["LoadCase", "loadcase_from_table", "PLATENS"]
 
 PLATENS = ("bonded", "frictionless")
+BLOCKS = ("both", "bottom")
+INTERFACES = ("tied",)
 _COMMON = {"name", "type", "force", "platens", "contact_tolerance", "description", "source"}
+_KEYS = {
+    "axial_compression": _COMMON,
+    "subsidence": _COMMON | {"blocks", "block_material", "block_size", "interface"},
+}
+#: ASTM F1839 grade 15 rigid polyurethane foam, the usual F2267 test block.
+DEFAULT_BLOCK_MATERIAL = "pu-foam-15"
+DEFAULT_BLOCK_SIZE_MM = (50.0, 50.0, 20.0)
 
 
 @dataclass(frozen=True)
@@ -29,6 +39,14 @@ class LoadCase:
         Nodes within this distance of the extreme z planes touch the platens, mm.
     description, source : str
         What the case models and where its numbers come from.
+    blocks : {"both", "bottom"}
+        Subsidence: foam blocks above and below the implant (F2267), or below only.
+    block_material : Material
+        Subsidence: the blocks' material (default grade-15 polyurethane foam).
+    block_size_mm : (x, y, thickness)
+        Subsidence: size of each block, mm.
+    interface : {"tied"}
+        Subsidence: how the implant meets the blocks.
     """
 
     name: str
@@ -38,9 +56,17 @@ class LoadCase:
     contact_tolerance_mm: float = 0.05
     description: str = ""
     source: str = ""
+    blocks: str = "both"
+    block_material: Material | None = None
+    block_size_mm: tuple = DEFAULT_BLOCK_SIZE_MM
+    interface: str = "tied"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if self.type != "subsidence":
+            for key in ("blocks", "block_material", "block_size_mm", "interface"):
+                out.pop(key)
+        return out
 
 
 def loadcase_from_table(table: dict, origin: str) -> LoadCase:
@@ -53,7 +79,7 @@ def loadcase_from_table(table: dict, origin: str) -> LoadCase:
     kind = table.get("type")
     if kind not in LOADCASE_TYPES:
         fail(f"type must be one of {', '.join(LOADCASE_TYPES)}, got {kind!r}")
-    unknown = sorted(set(table) - _COMMON)
+    unknown = sorted(set(table) - _KEYS.get(kind, _COMMON))
     if unknown:
         fail(f"unknown key(s) {', '.join(unknown)} for a {kind} load case")
     for key in ("name",):
@@ -67,7 +93,9 @@ def loadcase_from_table(table: dict, origin: str) -> LoadCase:
     platens = table.get("platens", "bonded")
     if platens not in PLATENS:
         fail(f"platens must be one of {', '.join(PLATENS)}, got {platens!r}")
+    extra = _subsidence_keys(table, fail, origin) if kind == "subsidence" else {}
     return LoadCase(
+        **extra,
         name=name,
         type=kind,
         force_N=force,
@@ -87,3 +115,25 @@ def _positive(table, key, fail, required):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         fail(f"'{key}' must be a positive number, got {value!r}")
     return float(value)
+
+
+def _subsidence_keys(table, fail, origin) -> dict:
+    blocks = table.get("blocks", "both")
+    if blocks not in BLOCKS:
+        fail(f"blocks must be one of {', '.join(BLOCKS)}, got {blocks!r}")
+    interface = table.get("interface", "tied")
+    if interface not in INTERFACES:
+        fail(f"interface must be one of {', '.join(INTERFACES)}, got {interface!r}")
+    spec = table.get("block_material", DEFAULT_BLOCK_MATERIAL)
+    if not isinstance(spec, (str, dict)):
+        fail("block_material must be a library key or an inline table")
+    try:
+        material = get_material(spec, origin=f"{origin}: block_material")
+    except MaterialError as exc:
+        fail(f"block_material: {exc.reason}")
+    size = table.get("block_size", list(DEFAULT_BLOCK_SIZE_MM))
+    if (not isinstance(size, list) or len(size) != 3
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in size)):
+        fail(f"block_size must be three positive lengths [x, y, thickness] in mm, got {size!r}")
+    return {"blocks": blocks, "interface": interface, "block_material": material,
+            "block_size_mm": tuple(float(v) for v in size)}

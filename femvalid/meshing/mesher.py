@@ -50,6 +50,9 @@ class MeshSettings:
         run (measured), so results would not be reproducible.
     angle_deg : float
         Facets meeting at a sharper angle than this keep their edge as a feature.
+    refine_box_mm : tuple of 6 floats, optional
+        (xmin, ymin, zmin, xmax, ymax, zmax) of a region meshed at ``refine_size_mm``,
+        the size growing to ``size_mm`` over ``refine_transition_mm`` around it.
     """
 
     size_mm: float
@@ -57,6 +60,9 @@ class MeshSettings:
     timeout_s: float = 600.0
     threads: int = 1
     angle_deg: float = 40.0
+    refine_box_mm: tuple | None = None
+    refine_size_mm: float | None = None
+    refine_transition_mm: float = 0.0
 
     def __post_init__(self):
         if not self.size_mm > 0:
@@ -83,6 +89,8 @@ def mesh_surface(surface: Surface, settings: MeshSettings, source: str = "<surfa
             size=settings.size_mm,
             threads=settings.threads,
             angle_deg=settings.angle_deg,
+            refine=np.array([*settings.refine_box_mm, settings.refine_size_mm, settings.refine_transition_mm])
+            if settings.refine_box_mm is not None else np.zeros(0),
         )
         _run_worker(request, result, settings.timeout_s, source)
         with np.load(result, allow_pickle=False) as data:

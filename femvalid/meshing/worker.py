@@ -19,8 +19,12 @@ import numpy as np
 from femvalid._gmsh import gmsh_session
 
 
-def mesh_volume(vertices, faces, size, threads=1, angle_deg=40.0):
-    """Tetrahedralise a closed surface with gmsh; returns (nodes, tets, sicn)."""
+def mesh_volume(vertices, faces, size, threads=1, angle_deg=40.0, refine=None):
+    """Tetrahedralise a closed surface with gmsh; returns (nodes, tets, sicn).
+
+    ``refine`` = (xmin, ymin, zmin, xmax, ymax, zmax, size_inside, transition) asks
+    for a finer size inside a box, growing to ``size`` over ``transition`` mm.
+    """
     with gmsh_session(threads=threads) as gmsh:
         mesh = gmsh.model.mesh
         surface = gmsh.model.addDiscreteEntity(2)
@@ -33,6 +37,14 @@ def mesh_volume(vertices, faces, size, threads=1, angle_deg=40.0):
 
         gmsh.option.setNumber("Mesh.MeshSizeMax", size)
         gmsh.option.setNumber("Mesh.MeshSizeMin", 0.1 * size)
+        if refine is not None and len(refine):
+            x0, y0, z0, x1, y1, z1, inside, transition = map(float, refine)
+            box = mesh.field.add("Box")
+            for key, value in dict(VIn=inside, VOut=size, XMin=x0, XMax=x1, YMin=y0, YMax=y1,
+                                   ZMin=z0, ZMax=z1, Thickness=transition).items():
+                mesh.field.setNumber(box, key, value)
+            mesh.field.setAsBackgroundMesh(box)
+            gmsh.option.setNumber("Mesh.MeshSizeMin", 0.1 * min(size, inside))
         gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)
         gmsh.option.setNumber("Mesh.Algorithm", 6)
         gmsh.option.setNumber("Mesh.Algorithm3D", 10)  # HXT
@@ -110,6 +122,7 @@ def main(argv=None) -> int:
             float(args["size"]),
             int(args["threads"]),
             float(args["angle_deg"]),
+            args.get("refine"),
         )
     except Exception as exc:  # gmsh raises bare Exceptions; report one line to the parent
         message = " ".join(str(exc).split()) or type(exc).__name__

@@ -161,7 +161,7 @@ def _run_job(study, design, case, mesh, mesh_info, warnings, outdir) -> JobResul
         analysis = LOADCASE_TYPES[case.type](mesh, design.material, case, source=source)
         result.qoi, result.solver = analysis.qoi, analysis.solver
         result.warnings += analysis.warnings
-        write_vtu(mesh, folder / "fields.vtu", point_data=analysis.point_data, cell_data=analysis.cell_data)
+        write_vtu(analysis.mesh, folder / "fields.vtu", point_data=analysis.point_data, cell_data=analysis.cell_data)
     except FemvalidError as exc:
         result.status, result.error = "failed", exc.reason
     write_atomic(folder / "results.json", json.dumps(_json_safe(result.to_dict()), indent=2) + "\n")
