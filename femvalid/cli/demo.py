@@ -8,7 +8,7 @@ from femvalid.cli.run import print_summary
 from femvalid.geometry.examples import EXAMPLE_DESIGNS, write_example_designs
 from femvalid.study import read_study, run_study
 
-#: The demo's load case: F2077 static axial compression at the lumbar reference level.
+#: The demo's load cases: F2077 axial compression and F2267 subsidence at the lumbar reference level.
 DEMO_LOADCASE = """
 [[loadcase]]
 name = "f2077-axial-lumbar"
@@ -17,6 +17,16 @@ force = 1000.0
 platens = "bonded"
 contact_tolerance = 0.05
 description = "ASTM F2077 static axial compression, lumbar reference load (as load_cases/f2077-axial-lumbar.toml)"
+
+[[loadcase]]
+name = "f2267-subsidence"
+type = "subsidence"
+force = 1000.0
+platens = "bonded"
+blocks = "both"
+block_material = "pu-foam-15"
+block_size = [50.0, 50.0, 20.0]
+description = "ASTM F2267 subsidence into grade-15 foam (as load_cases/f2267-subsidence.toml)"
 """
 
 
@@ -29,7 +39,7 @@ def add_parser(sub) -> None:
 
 def demo_study_text() -> str:
     """The example study as TOML, with the designs in ./designs/."""
-    lines = ['[study]\nname = "demo"\n', "[mesh]\nsize = 1.0\norder = 2\n"]
+    lines = ['[study]\nname = "demo"\n', "[mesh]\nsize = 1.25\norder = 2\n"]
     for d in EXAMPLE_DESIGNS:
         lines.append(f'[[design]]\nname = "{d.name}"\nrevision = "{d.revision}"\nstl = "designs/{d.filename}"\nmaterial = "ti6al4v-am"\n')
     return "\n".join(lines) + DEMO_LOADCASE

@@ -26,14 +26,16 @@ def run(args) -> int:
 
 def print_summary(results, outdir: Path) -> None:
     """A short comparison table of every job, and where the results are."""
-    print(f"{'design':<14} {'rev':<4} {'load case':<26} {'stiffness N/mm':>15} {'vM p99 MPa':>11} {'SF yield':>9}")
+    print(f"{'design':<14} {'rev':<4} {'load case':<26} {'stiffness N/mm':>15} {'vM p99 MPa':>11} {'SF yield':>9} "
+          f"{'subsidence mm':>14}")
     for r in results:
         if r.status != "ok":
             print(f"{r.design:<14} {r.revision:<4} {r.loadcase:<26} FAILED: {r.error}")
             continue
         q = r.qoi
-        sf = q.get("safety_factor_yield")
+        sf, sub = q.get("safety_factor_yield"), q.get("subsidence_mm")
         print(f"{r.design:<14} {r.revision:<4} {r.loadcase:<26} {q['stiffness_N_per_mm']:>15.0f} "
-              f"{q['von_mises_p99_MPa']:>11.2f} {'' if sf is None else f'{sf:.2f}':>9}")
+              f"{q['von_mises_p99_MPa']:>11.2f} {'' if sf is None else f'{sf:.2f}':>9} "
+              f"{'' if sub is None else f'{sub:.4f}':>14}")
     failed = sum(r.status != "ok" for r in results)
     print(f"\n{len(results) - failed} of {len(results)} jobs done; results in {outdir}/ (summary.csv, per job results.json and fields.vtu)")

@@ -63,7 +63,8 @@ def foam_block(case: LoadCase, footprint: np.ndarray, centre_xy, z_face: float, 
     z0, z1 = (z_face - thickness, z_face) if below else (z_face, z_face + thickness)
     coarse = max(size_mm, min(4.0 * size_mm, thickness / 3.0))
     margin = 2.0 * size_mm
-    depth = min(thickness, 0.5 * max(x1 - x0, y1 - y0))
+    # Under a punch the stress falls off over about its half-width: refine that deep.
+    depth = min(thickness, max(0.5 * min(x1 - x0, y1 - y0), 2.0 * size_mm))
     fine_z = (z_face - depth, z_face) if below else (z_face, z_face + depth)
     settings = MeshSettings(
         coarse, order,
