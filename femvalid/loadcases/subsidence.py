@@ -104,12 +104,13 @@ def analyse_subsidence(mesh, material, case: LoadCase, source: str = "job") -> C
     tol = case.contact_tolerance_mm
     contacts = find_platen_contacts(mesh.nodes, tol, source)
     z_bottom, z_top = mesh.nodes[:, 2].min(), mesh.nodes[:, 2].max()
-    bottom_faces = _faces_at(mesh.nodes, mesh.corners if mesh.order == 1 else mesh.elements, z_bottom, tol)
+    bottom_faces = _faces_at(mesh.nodes, mesh.elements, z_bottom, tol)
     areas = _face_areas(mesh.nodes, bottom_faces)
     centre = (mesh.nodes[bottom_faces[:, :3]].mean(axis=1)[:, :2] * areas[:, None]).sum(axis=0) / areas.sum()
     xy = mesh.nodes[contacts.bottom, :2]
     footprint = np.concatenate([xy.min(axis=0), xy.max(axis=0)])
-    size = mesh.size_mm if np.isfinite(mesh.size_mm) else float(np.sqrt(areas.mean() * 2.3))
+    edges = np.linalg.norm(mesh.nodes[bottom_faces[:, [0, 1, 2]]] - mesh.nodes[bottom_faces[:, [1, 2, 0]]], axis=2)
+    size = mesh.size_mm if np.isfinite(mesh.size_mm) else float(edges.mean())
 
     blocks = [foam_block(case, footprint, centre, z_bottom, True, size, mesh.order, source)]
     if case.blocks == "both":
@@ -133,13 +134,14 @@ def analyse_subsidence(mesh, material, case: LoadCase, source: str = "job") -> C
     slave_dofs, ties = [], []
     inferior_block_elements = elements[regions == INFERIOR_BLOCK]
     try:
-        dofs, T = tie_to_faces(nodes, contacts.bottom, _faces_at(nodes, inferior_block_elements, z_bottom, 1e-9),
-                               tolerance_mm=tol, source=source)
-        slave_dofs.append(dofs), ties.append(T)
+        interfaces = [(contacts.bottom, inferior_block_elements, z_bottom)]
         if case.blocks == "both":
-            dofs, T = tie_to_faces(nodes, contacts.top, _faces_at(nodes, elements[regions == SUPERIOR_BLOCK], z_top, 1e-9),
+            interfaces.append((contacts.top, elements[regions == SUPERIOR_BLOCK], z_top))
+        for implant_nodes, block_elements, z in interfaces:
+            dofs, T = tie_to_faces(nodes, implant_nodes, _faces_at(nodes, block_elements, z, 1e-9),
                                    tolerance_mm=tol, source=source)
-            slave_dofs.append(dofs), ties.append(T)
+            slave_dofs.append(dofs)
+            ties.append(T)
     except ValueError as exc:
         raise InputError(source, str(exc)) from None
 
