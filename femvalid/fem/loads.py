@@ -58,3 +58,25 @@ def traction_forces(nodes: np.ndarray, faces: np.ndarray, traction_MPa) -> np.nd
 def pressure_forces(nodes: np.ndarray, faces: np.ndarray, pressure_MPa: float) -> np.ndarray:
     """Nodal forces (N, 3), N, of a pressure (MPa, positive pushes inwards) on outward faces."""
     return _surface_forces(nodes, faces, lambda a: -pressure_MPa * a)
+
+
+def body_forces(nodes: np.ndarray, elements: np.ndarray, density, degree: int = 4) -> np.ndarray:
+    """Nodal forces (N, 3), N, of a body force density f(x) (N/mm³) over P1/P2 tets.
+
+    ``density`` maps points (k, 3) in mm to force densities (k, 3).
+    """
+    from femvalid.fem.elements import shape_functions, shape_gradients
+    from femvalid.fem.quadrature import tet_rule
+
+    order = 1 if elements.shape[1] == 4 else 2
+    points, weights = tet_rule(degree)
+    N = shape_functions(order, points)  # (q, n)
+    dN = shape_gradients(order, points)
+    x = nodes[elements]  # (m, n, 3)
+    det = np.linalg.det(np.einsum("mnk,qnl->mqkl", x, dN))  # (m, q)
+    at = np.einsum("qn,mnk->mqk", N, x)
+    f = np.asarray(density(at.reshape(-1, 3)), float).reshape(at.shape)
+    contribution = np.einsum("mq,q,qn,mqk->mnk", det, weights, N, f)
+    forces = np.zeros((len(nodes), 3))
+    np.add.at(forces, elements, contribution)
+    return forces
