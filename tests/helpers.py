@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from femvalid.cli import main
-from femvalid.geometry.implants import box_surface
+from femvalid.geometry.implants import box_surface, prism_surface
 
 def box_triangles(lo=(0, 0, 0), hi=(1, 1, 1)) -> np.ndarray:
     """12 outward-wound triangles (12, 3, 3) of an axis-aligned box, mm."""
@@ -32,11 +32,4 @@ def assert_one_line_error(status, err, expected_status, *fragments):
 
 def prism_triangles(n: int, radius: float, length: float) -> np.ndarray:
     """Outward triangles of a regular n-gon prism (axis z, from 0 to ``length``), mm."""
-    angles = 2 * np.pi * np.arange(n) / n
-    ring = np.column_stack([radius * np.cos(angles), radius * np.sin(angles)])
-    tris = []
-    for k in range(n):
-        (x0, y0), (x1, y1) = ring[k], ring[(k + 1) % n]
-        a, b, c, d = [x0, y0, 0], [x1, y1, 0], [x1, y1, length], [x0, y0, length]
-        tris += [[a, b, c], [a, c, d], [[0, 0, 0], b, a], [[0, 0, length], d, c]]
-    return np.array(tris, dtype=float)
+    return prism_surface(n, radius, length).triangles

@@ -13,7 +13,7 @@ __all__ = ["main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from femvalid.cli import check, demo, materials, mesh, run
+    from femvalid.cli import check, demo, materials, mesh, run, verify
 
     parser = argparse.ArgumentParser(
         prog="femvalid",
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"femvalid {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (check, mesh, run, materials, demo):
+    for module in (check, mesh, run, verify, materials, demo):
         module.add_parser(sub)
     return parser
 

@@ -17,7 +17,7 @@ from femvalid._gmsh import gmsh_session
 from femvalid.geometry.checks import CheckReport, check_surface
 from femvalid.geometry.surface import Surface
 
-__all__ = ["InterbodyCage", "VertebralBodyReplacement", "box_surface", "rounded_rectangle_area"]
+__all__ = ["InterbodyCage", "VertebralBodyReplacement", "box_surface", "prism_surface", "rounded_rectangle_area"]
 
 # Outward-wound faces of a box's corners (corner index = 4·x + 2·y + z, each 0 or 1).
 _BOX_FACES = np.array([
@@ -25,6 +25,23 @@ _BOX_FACES = np.array([
     [0, 4, 5], [0, 5, 1], [2, 3, 7], [2, 7, 6],  # y = lo, y = hi
     [0, 2, 6], [0, 6, 4], [1, 5, 7], [1, 7, 3],  # z = lo, z = hi
 ])
+
+
+def prism_surface(sides: int, radius_mm: float, length_mm: float) -> Surface:
+    """A regular ``sides``-gon prism along z from 0 to ``length_mm``, circumradius ``radius_mm``."""
+    angles = 2 * np.pi * np.arange(sides) / sides
+    ring = np.column_stack([radius_mm * np.cos(angles), radius_mm * np.sin(angles)])
+    bottom = np.column_stack([ring, np.zeros(sides)])
+    top = np.column_stack([ring, np.full(sides, length_mm)])
+    vertices = np.vstack([bottom, top, [[0, 0, 0], [0, 0, length_mm]]])
+    k = np.arange(sides)
+    n = (k + 1) % sides
+    c0, c1 = 2 * sides, 2 * sides + 1
+    faces = np.vstack([
+        np.column_stack([k, n, sides + n]), np.column_stack([k, sides + n, sides + k]),  # walls
+        np.column_stack([np.full(sides, c0), n, k]), np.column_stack([np.full(sides, c1), sides + k, sides + n]),  # caps
+    ])
+    return Surface(vertices, faces)
 
 
 def box_surface(lo, hi) -> Surface:

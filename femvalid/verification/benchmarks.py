@@ -1,0 +1,151 @@
+"""The code-verification benchmarks run by ``femvalid verify``.
+
+Each benchmark returns one or more checks: expected value, computed value, error,
+tolerance, pass/fail and runtime. They are looked up by name in BENCHMARKS; a
+``quick`` flag picks the ones (and sizes) that finish in under two minutes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+__all__ = ["Check", "BENCHMARKS", "run_benchmarks"]
+
+
+@dataclass
+class Check:
+    """One verified number."""
+
+    benchmark: str
+    quantity: str
+    expected: float
+    computed: float
+    error: float
+    tolerance: float
+    passed: bool
+    seconds: float = 0.0
+    reference: str = ""
+    details: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _check(benchmark, quantity, expected, computed, tolerance, reference, relative=True, **details):
+    error = abs(computed - expected) / (abs(expected) if relative else 1.0)
+    return Check(benchmark, quantity, float(expected), float(computed), float(error), tolerance,
+                 bool(error <= tolerance), reference=reference, details=details)
+
+
+def mms(quick: bool):
+    from femvalid.verification.mms import manufactured_convergence
+
+    out = []
+    for order in (1, 2):
+        study = manufactured_convergence(order, (0.2, 0.1, 0.05))
+        ref = "theory: L2 order p + 1, energy order p (scikit-fem tests/test_convergence.py pattern)"
+        info = {"sizes_mm": study.sizes_mm, "l2_errors": study.l2_errors, "energy_errors": study.energy_errors}
+        out.append(_check(f"mms-p{order}", "L2 displacement order", order + 1, study.l2_order, 0.1, ref, False, **info))
+        out.append(_check(f"mms-p{order}", "energy-norm order", order, study.energy_order, 0.1, ref, False, **info))
+    return out
+
+
+def prism(quick: bool):
+    from femvalid.geometry.implants import prism_surface
+    from femvalid.loadcases import LOADCASE_TYPES, loadcase_from_table
+    from femvalid.materials import material_from_table
+    from femvalid.meshing import MeshSettings, mesh_surface
+
+    sides, radius, length, E = 5, 5.0, 8.0, 110000.0
+    area = 0.5 * sides * radius**2 * np.sin(2 * np.pi / sides)
+    case = loadcase_from_table({"name": "p", "type": "axial_compression", "force": 1000.0, "platens": "frictionless"}, "prism")
+    out = []
+    for order in (1, 2):
+        mesh = mesh_surface(prism_surface(sides, radius, length), MeshSettings(1.5, order))
+        qoi = LOADCASE_TYPES["axial_compression"](mesh, material_from_table({"E": E, "nu": 0.3}), case).qoi
+        ref = "exact: a frictionless prism has stiffness E·A/L and σzz = −F/A"
+        out.append(_check(f"prism-p{order}", "stiffness N/mm", E * area / length, qoi["stiffness_N_per_mm"], 1e-6, ref))
+        out.append(_check(f"prism-p{order}", "von Mises p99 MPa", 1000.0 / area, qoi["von_mises_p99_MPa"], 1e-6, ref))
+    return out
+
+
+def lame(quick: bool):
+    from femvalid.verification.lame import lame_cylinder
+
+    r = lame_cylinder(size_mm=0.6, order=2)
+    ref = "Lamé thick-walled cylinder, plane strain (Timoshenko & Goodier, Theory of Elasticity, §33)"
+    return [
+        _check("lame", "max radial stress error / pressure", 0.0, r["radial_stress_error"], 0.025, ref, False, **r),
+        _check("lame", "max hoop stress error / pressure", 0.0, r["hoop_stress_error"], 0.025, ref, False, **r),
+        _check("lame", "bore radial displacement, relative error", 0.0, r["bore_displacement_error"], 1e-3, ref, False, **r),
+    ]
+
+
+def sfepy(quick: bool):
+    from femvalid.geometry import InterbodyCage
+    from femvalid.materials import get_material
+    from femvalid.meshing import MeshSettings, mesh_surface
+    from femvalid.verification.sfepy_engine import compare_with_sfepy
+
+    mesh = mesh_surface(InterbodyCage().surface(), MeshSettings(2.0, 1))
+    c = compare_with_sfepy(mesh, get_material("ti6al4v-am"))
+    ref = "SfePy solving the same model with its direct solver"
+    return [
+        _check("sfepy", "stiffness, relative difference", 0.0, c.stiffness_difference, 1e-8, ref, False, **c.to_dict()),
+        _check("sfepy", "displacement, max relative difference", 0.0, c.displacement_difference, 1e-8, ref, False),
+    ]
+
+
+def celik(quick: bool):
+    from femvalid.verification.gci import gci, representative_size
+
+    r = gci([6.063, 5.972, 5.863], [representative_size(1.0, n, 2) for n in (18000, 8000, 4500)])
+    ref = "Celik et al., J. Fluids Eng. 130 (2008) 078001, worked example"
+    return [
+        _check("gci-celik", "observed order", 1.53, r.order, 0.005, ref, False),
+        _check("gci-celik", "extrapolated value", 6.1685, r.extrapolated, 5e-4, ref, False),
+        _check("gci-celik", "GCI_fine %", 2.2, r.gci_fine_percent, 0.05, ref, False),
+    ]
+
+
+def sneddon(quick: bool):
+    from femvalid.geometry.implants import prism_surface
+    from femvalid.loadcases import LOADCASE_TYPES, loadcase_from_table
+    from femvalid.materials import get_material, material_from_table
+    from femvalid.meshing import MeshSettings, mesh_surface
+
+    if quick:
+        return []
+    a, foam = 5.0, get_material("pu-foam-15")
+    punch = material_from_table({"E": 1000 * foam.youngs_modulus_MPa, "nu": 0.3})
+    expected = 2 * a * foam.youngs_modulus_MPa / (1 - foam.poisson_ratio**2)
+    mesh = mesh_surface(prism_surface(48, a, 4.0), MeshSettings(1.0, 2))
+    kp = []
+    for width in (20.0, 40.0, 80.0):
+        case = loadcase_from_table({"name": "s", "type": "subsidence", "force": 100.0, "blocks": "bottom",
+                                    "block_size": [width, width, width / 2]}, "sneddon")
+        kp.append(LOADCASE_TYPES["subsidence"](mesh, punch, case).qoi["subsidence_stiffness_N_per_mm"])
+    ref = ("Sneddon rigid flat punch K = 2aE/(1 − ν²), Int J Eng Sci 3 (1965); FE value extrapolated in 1/block size; "
+           "a tied (bonded) punch is 2.9 % stiffer (Mossakovskii)")
+    return [_check("sneddon", "subsidence stiffness N/mm (extrapolated)", expected, 2 * kp[2] - kp[1], 0.08, ref,
+                   block_widths_mm=[20.0, 40.0, 80.0], subsidence_stiffness_N_per_mm=kp)]
+
+
+BENCHMARKS = {"mms": mms, "prism": prism, "lame": lame, "sneddon": sneddon, "sfepy": sfepy, "gci-celik": celik}
+
+
+def run_benchmarks(quick: bool = False, progress=None) -> list[Check]:
+    """Run every benchmark; returns all checks with their runtimes."""
+    checks = []
+    for name, benchmark in BENCHMARKS.items():
+        if progress:
+            progress(name)
+        started = time.perf_counter()
+        results = benchmark(quick)
+        for check in results:
+            check.seconds = (time.perf_counter() - started) / len(results)
+        checks += results
+    return checks
