@@ -54,3 +54,8 @@ def test_no_change_is_reported_not_divided_by_zero():
 def test_diverging_is_flagged():
     r = gci([1.0, 1.5, 1.6], [1.0, 2.0, 4.0])
     assert any("diverging" in f for f in r.flags)
+
+
+def test_zero_fine_value_is_flagged_not_divided():
+    r = gci([0.0, 0.1, 0.3], [1.0, 2.0, 4.0])
+    assert math.isnan(r.gci_fine_percent) and any("zero fine-grid value" in f for f in r.flags)

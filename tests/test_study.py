@@ -103,7 +103,7 @@ def test_failed_job_exit_3_others_finish(capsys, study_dir):
     "edit, fragments",
     [
         (lambda t: t.replace("[mesh]", "[meshing]"), ["unknown section(s) meshing"]),
-        (lambda t: t.replace('order = 1', 'order = 1\nrefine = "yes"'), ["[mesh]: unknown key(s) refine"]),
+        (lambda t: t.replace('order = 1', 'order = 1\nsmooth = "yes"'), ["[mesh]: unknown key(s) smooth"]),
         (lambda t: t.replace('material = "ti6al4v-am"', 'material = "unobtainium"'), ["[[design]] #1", "unknown material 'unobtainium'"]),
         (lambda t: t.replace('material = { E = 3600.0', 'material = { E = -3600.0'), ["[[design]] #2", "E must be positive"]),
         (lambda t: t.replace('"block_B.stl"', '"missing.stl"'), ["[[design]] #2", "'stl' file 'missing.stl' not found"]),
@@ -155,3 +155,27 @@ def test_bundled_load_case_files(tmp_path, capsys, study_dir, name):
     study = read_study(study_dir / "study.toml")
     case = study.loadcases[0]
     assert case.type == "axial_compression" and case.platens == "bonded" and case.force_N > 0 and case.source
+
+
+def test_refinement_study_reports_gci(capsys, study_dir):
+    text = GOOD.replace("[mesh]\nsize = 1.5\norder = 1", "[mesh]\norder = 2\nrefine = [2.0, 1.4, 1.0]")
+    text = text.replace('platens = "frictionless"', 'platens = "bonded"')
+    (study_dir / "study.toml").write_text(text)
+    out = study_dir / "out"
+    status, _, err = run_cli(capsys, "run", study_dir / "study.toml", "-o", out, "--no-progress")
+    assert status == 0, err
+    result = json.loads((out / "block" / "A" / "axial" / "results.json").read_text())
+    assert result["mesh"]["size_mm"] == 1.0 and len(result["mesh"]["refinement"]) == 3
+    k = result["convergence"]["stiffness_N_per_mm"]
+    assert k["convergence"] in ("monotonic", "oscillatory") and k["gci_fine_percent"] >= 0
+    # The fine value is the reported one; bonded platens stiffen, so refinement lowers K.
+    assert k["values"][0] == pytest.approx(result["qoi"]["stiffness_N_per_mm"])
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert "stiffness_N_per_mm_gci_percent" in rows[0] and rows[0]["stiffness_N_per_mm_gci_percent"]
+
+
+@pytest.mark.parametrize("refine", ["[1.0, 2.0]", "[1.0, 1.0, 2.0]", "[1.0, -2.0, 3.0]", '"fine"'])
+def test_invalid_refine(capsys, study_dir, refine):
+    (study_dir / "study.toml").write_text(GOOD.replace("order = 1", f"order = 1\nrefine = {refine}"))
+    status, _, err = run_cli(capsys, "run", study_dir / "study.toml", "-o", study_dir / "out", "--no-progress")
+    assert_one_line_error(status, err, 2, "'refine' must be three different positive sizes")

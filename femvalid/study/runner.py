@@ -25,6 +25,7 @@ from femvalid.geometry import load_surface
 from femvalid.loadcases import LOADCASE_TYPES
 from femvalid.meshing import MeshSettings, default_size_mm, mesh_surface, write_vtu
 from femvalid.study.studyfile import Study
+from femvalid.verification.gci import gci, representative_size
 
 __all__ = ["JobResult", "run_study", "write_atomic"]
 
@@ -46,6 +47,7 @@ class JobResult:
     solver: dict = field(default_factory=dict)
     inputs: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
+    convergence: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
@@ -59,6 +61,7 @@ class JobResult:
             "solver": self.solver,
             "inputs": self.inputs,
             "warnings": self.warnings,
+            "convergence": self.convergence,
             "femvalid_version": __version__,
         }
 
@@ -109,7 +112,7 @@ def run_study(study: Study, outdir: Path, force: bool = False, progress: bool = 
     for design, (surface, report) in zip(study.designs, surfaces):
         bar.set_postfix_str(f"meshing {design.name} {design.revision}")
         try:
-            mesh, mesh_info, warnings = _mesh_design(design, surface, report, study)
+            meshes, mesh_info, warnings = _mesh_design(design, surface, report, study)
         except JobError as exc:
             for case in study.loadcases:
                 results.append(_failed(design, case, exc.reason))
@@ -117,7 +120,7 @@ def run_study(study: Study, outdir: Path, force: bool = False, progress: bool = 
             continue
         for case in study.loadcases:
             bar.set_postfix_str(f"{design.name} {design.revision} {case.name}")
-            results.append(_run_job(study, design, case, mesh, mesh_info, list(warnings), outdir))
+            results.append(_run_job(study, design, case, meshes, mesh_info, list(warnings), outdir))
             bar.update()
     bar.close()
     write_atomic(outdir / "summary.csv", summary_csv(results))
@@ -125,9 +128,11 @@ def run_study(study: Study, outdir: Path, force: bool = False, progress: bool = 
 
 
 def _mesh_design(design, surface, report, study):
-    size = study.mesh_size_mm or default_size_mm(surface)
+    """The design's meshes, finest first (three with ``[mesh] refine``), and the finest's info."""
+    sizes = study.mesh_refine_mm or (study.mesh_size_mm or default_size_mm(surface),)
     started = time.perf_counter()
-    mesh = mesh_surface(surface, MeshSettings(size, study.mesh_order), source=str(design.stl))
+    meshes = [mesh_surface(surface, MeshSettings(h, study.mesh_order), source=str(design.stl)) for h in sorted(sizes)]
+    mesh, size = meshes[0], min(sizes)
     info = {
         "nodes": len(mesh.nodes),
         "elements": len(mesh.elements),
@@ -137,14 +142,17 @@ def _mesh_design(design, surface, report, study):
         "quality": mesh.quality.to_dict(),
         "volume_error_percent": 100.0 * mesh.quality.volume_error,
     }
-    return mesh, info, [*report.warnings, *report.repairs, *mesh.quality.warnings()]
+    if len(meshes) > 1:
+        info["refinement"] = [{"size_mm": m.size_mm, "elements": len(m.elements), "nodes": len(m.nodes),
+                               "representative_size_mm": representative_size(m.volume, len(m.elements))} for m in meshes]
+    return meshes, info, [*report.warnings, *report.repairs, *mesh.quality.warnings()]
 
 
 def _failed(design, case, reason) -> JobResult:
     return JobResult(design.name, design.revision, case.name, status="failed", error=reason)
 
 
-def _run_job(study, design, case, mesh, mesh_info, warnings, outdir) -> JobResult:
+def _run_job(study, design, case, meshes, mesh_info, warnings, outdir) -> JobResult:
     result = JobResult(design.name, design.revision, case.name, mesh=mesh_info, warnings=warnings)
     result.inputs = {
         "stl": str(design.stl),
@@ -158,9 +166,14 @@ def _run_job(study, design, case, mesh, mesh_info, warnings, outdir) -> JobResul
     folder.mkdir(parents=True, exist_ok=True)
     source = f"{design.name} {design.revision} / {case.name}"
     try:
-        analysis = LOADCASE_TYPES[case.type](mesh, design.material, case, source=source)
+        analysis = LOADCASE_TYPES[case.type](meshes[0], design.material, case, source=source)
         result.qoi, result.solver = analysis.qoi, analysis.solver
         result.warnings += analysis.warnings
+        if len(meshes) == 3:
+            coarser = [LOADCASE_TYPES[case.type](m, design.material, case, source=source).qoi for m in meshes[1:]]
+            result.convergence = _convergence(meshes, [analysis.qoi, *coarser])
+            result.warnings += [f"{key}: {flag}" for key, c in result.convergence.items() for flag in c["flags"]
+                                if key in _HEADLINE_QOI]
         write_vtu(analysis.mesh, folder / "fields.vtu", point_data=analysis.point_data, cell_data=analysis.cell_data)
     except FemvalidError as exc:
         result.status, result.error = "failed", exc.reason
@@ -168,12 +181,32 @@ def _run_job(study, design, case, mesh, mesh_info, warnings, outdir) -> JobResul
     return result
 
 
+#: Quantities whose convergence flags are repeated among a job's warnings.
+_HEADLINE_QOI = ("stiffness_N_per_mm", "von_mises_p99_MPa", "subsidence_mm", "safety_factor_yield")
+
+
+def _convergence(meshes, qois) -> dict:
+    """GCI (Celik et al. 2008) of every quantity that changes between the three meshes."""
+    sizes = [representative_size(m.volume, len(m.elements)) for m in meshes]
+    out = {}
+    for key, value in qois[0].items():
+        values = [q.get(key) for q in qois]
+        if key == "force_N" or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+            continue
+        out[key] = gci(values, sizes).to_dict()
+    return out
+
+
 def summary_csv(results: list[JobResult]) -> str:
     """One row per job: identity, status, every QoI, mesh size, solver, error."""
     qoi_keys: list[str] = []
     for r in results:
         qoi_keys += [k for k in r.qoi if k not in qoi_keys]
-    header = ["design", "revision", "loadcase", "status", *qoi_keys, "mesh_elements", "solver", "solver_iterations", "warnings", "error"]
+    gci_keys: list[str] = []
+    for r in results:
+        gci_keys += [k for k in r.convergence if k not in gci_keys]
+    header = ["design", "revision", "loadcase", "status", *qoi_keys, *[f"{k}_gci_percent" for k in gci_keys],
+              "mesh_elements", "solver", "solver_iterations", "warnings", "error"]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
@@ -181,6 +214,7 @@ def summary_csv(results: list[JobResult]) -> str:
         writer.writerow([
             r.design, r.revision, r.loadcase, r.status,
             *[_cell(r.qoi.get(k)) for k in qoi_keys],
+            *[_cell(r.convergence.get(k, {}).get("gci_fine_percent")) for k in gci_keys],
             r.mesh.get("elements", ""), r.solver.get("method", ""), r.solver.get("iterations", ""),
             len(r.warnings), r.error,
         ])

@@ -14,7 +14,7 @@ from femvalid.materials import Material, get_material
 __all__ = ["Design", "Study", "read_study", "read_toml", "sha256_file"]
 
 _STUDY_KEYS = {"study", "mesh", "design", "loadcase"}
-_SECTION_KEYS = {"study": {"name", "description"}, "mesh": {"size", "order"}}
+_SECTION_KEYS = {"study": {"name", "description"}, "mesh": {"size", "order", "refine"}}
 _DESIGN_KEYS = {"name", "revision", "stl", "material", "units"}
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
@@ -41,6 +41,7 @@ class Study:
     loadcase_files: tuple[Path | None, ...]
     mesh_size_mm: float | None = None
     mesh_order: int = 2
+    mesh_refine_mm: tuple | None = None  # three sizes: each job on each, GCI per quantity
     description: str = ""
     inputs: dict = field(default_factory=dict)  # path → SHA-256 of every input file
 
@@ -98,11 +99,11 @@ def read_study(path: str | Path) -> Study:
             raise InputError(path, f"[{section}]: unknown key(s) {', '.join(extra)}; allowed: {', '.join(sorted(allowed))}")
     study_table = data.get("study", {})
     name = _name(study_table.get("name", path.stem), "[study]", path, "name")
-    size, order = _mesh_settings(data.get("mesh", {}), path)
+    size, order, refine = _mesh_settings(data.get("mesh", {}), path)
     inputs = {str(path): sha256_file(path)}
     designs = _designs(data.get("design"), path, base, inputs)
     loadcases, files = _loadcases(data.get("loadcase"), path, base, inputs)
-    return Study(path, name, designs, loadcases, files, size, order, str(study_table.get("description", "")), inputs)
+    return Study(path, name, designs, loadcases, files, size, order, refine, str(study_table.get("description", "")), inputs)
 
 
 def _mesh_settings(table, path):
@@ -112,7 +113,17 @@ def _mesh_settings(table, path):
     order = table.get("order", 2)
     if order not in (1, 2) or isinstance(order, bool):
         raise InputError(path, f"[mesh]: 'order' must be 1 or 2, got {order!r}")
-    return (float(size) if size is not None else None), int(order)
+    refine = table.get("refine")
+    if refine is not None:
+        if (not isinstance(refine, list) or len(refine) != 3 or len({float(v) for v in refine if _is_number(v)}) != 3
+                or not all(_is_number(v) and v > 0 for v in refine)):
+            raise InputError(path, f"[mesh]: 'refine' must be three different positive sizes in mm, got {refine!r}")
+        refine = tuple(sorted(float(v) for v in refine))
+    return (float(size) if size is not None else None), int(order), refine
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _entries(value, path, section):

@@ -104,9 +104,13 @@ def gci(values, sizes, safety_factor: float = SAFETY_FACTOR, max_iterations: int
     if not ORDER_RANGE[0] <= p <= ORDER_RANGE[1]:
         flags.append(f"observed order {p:.2f} is outside {ORDER_RANGE[0]}–{ORDER_RANGE[1]}: "
                      "the grids are probably not in the asymptotic range")
+    if not p > 0 or f1 == 0:
+        flags.append("no positive order or a zero fine-grid value: no extrapolation or GCI")
+        return GCIResult(p, float("nan"), float("nan"), float("nan"), float("nan"), convergence,
+                         (f1, f2, f3), (h1, h2, h3), flags)
     extrapolated = (r21**p * f1 - f2) / (r21**p - 1)
     e_a = abs((f1 - f2) / f1)
-    e_ext = abs((extrapolated - f1) / extrapolated)
+    e_ext = abs((extrapolated - f1) / extrapolated) if extrapolated else float("nan")
     gci_fine = safety_factor * e_a / (r21**p - 1)
     return GCIResult(p, extrapolated, 100 * gci_fine, 100 * e_a, 100 * e_ext, convergence,
                      (f1, f2, f3), (h1, h2, h3), flags)
