@@ -134,7 +134,16 @@ def sneddon(quick: bool):
                    block_widths_mm=[20.0, 40.0, 80.0], subsidence_stiffness_N_per_mm=kp)]
 
 
-BENCHMARKS = {"mms": mms, "prism": prism, "lame": lame, "sneddon": sneddon, "sfepy": sfepy, "gci-celik": celik}
+def nafems_le10(quick: bool):
+    from femvalid.verification.le10 import LE10_TARGET_MPa, le10
+
+    r = le10(size_mm=150.0)
+    ref = "NAFEMS LE10 thick plate pressure benchmark, σyy at D = −5.38 MPa (TNSB Rev. 3, 1990)"
+    return [_check("le10", "σyy at D, MPa (P2)", LE10_TARGET_MPa, r["sigma_yy_at_D_MPa"], 0.02, ref, **r)]
+
+
+BENCHMARKS = {"mms": mms, "prism": prism, "lame": lame, "le10": nafems_le10, "sneddon": sneddon, "sfepy": sfepy,
+              "gci-celik": celik}
 
 
 def run_benchmarks(quick: bool = False, progress=None) -> list[Check]:
