@@ -12,6 +12,8 @@ def test_verify_quick(capsys, tmp_path):
     status, out, err = run_cli(capsys, "verify", "--quick", "-o", tmp_path)
     assert status == 0, out + err
     report = json.loads((tmp_path / "verification.json").read_text())
+    section = (tmp_path / "verification.html").read_text()
+    assert section.startswith('<section id="code-verification">') and section.count("<tr class=") == len(report["checks"])
     assert report["passed"] and report["quick"]
     checks = {(c["benchmark"], c["quantity"]): c for c in report["checks"]}
     for key in ("expected", "computed", "error", "tolerance", "passed", "seconds"):
