@@ -179,3 +179,32 @@ def test_invalid_refine(capsys, study_dir, refine):
     (study_dir / "study.toml").write_text(GOOD.replace("order = 1", f"order = 1\nrefine = {refine}"))
     status, _, err = run_cli(capsys, "run", study_dir / "study.toml", "-o", study_dir / "out", "--no-progress")
     assert_one_line_error(status, err, 2, "'refine' must be three different positive sizes")
+
+
+def test_manifest_traces_inputs_and_outputs(capsys, study_dir):
+    out = study_dir / "out"
+    assert run_cli(capsys, "run", study_dir / "study.toml", "-o", out, "--no-progress")[0] == 0
+    record = json.loads((out / "manifest.json").read_text())
+    from femvalid.study.studyfile import sha256_file
+
+    assert record["inputs"][str((study_dir / "block_A.stl").resolve())] == sha256_file(study_dir / "block_A.stl")
+    assert record["study"]["sha256"] == sha256_file(study_dir / "study.toml")
+    assert any(path.endswith("library.toml") for path in record["inputs"])
+    assert record["dependencies"]["gmsh"] and record["femvalid_version"]
+    job = record["jobs"][0]
+    assert job["outputs"]["results.json"] == sha256_file(out / job["folder"] / "results.json")
+    assert record["started"] <= record["finished"]
+
+
+def test_same_inputs_same_numbers(capsys, study_dir):
+    """Two runs of one study give the same results to the last digit."""
+    runs = []
+    for name in ("first", "second"):
+        assert run_cli(capsys, "run", study_dir / "study.toml", "-o", study_dir / name, "--no-progress")[0] == 0
+        runs.append([json.loads((study_dir / name / "block" / rev / "axial" / "results.json").read_text())
+                     for rev in ("A", "B")])
+    for a, b in zip(*runs):
+        assert a["qoi"] == b["qoi"]
+        assert (a["mesh"]["nodes"], a["mesh"]["elements"]) == (b["mesh"]["nodes"], b["mesh"]["elements"])
+    assert (study_dir / "first" / "block" / "A" / "axial" / "fields.vtu").read_bytes() == \
+        (study_dir / "second" / "block" / "A" / "axial" / "fields.vtu").read_bytes()

@@ -24,6 +24,7 @@ from femvalid.errors import FemvalidError, InputError, JobError
 from femvalid.geometry import load_surface
 from femvalid.loadcases import LOADCASE_TYPES
 from femvalid.meshing import MeshSettings, default_size_mm, mesh_surface, write_vtu
+from femvalid.study.provenance import manifest, utc_now
 from femvalid.study.studyfile import Study
 from femvalid.verification.gci import gci, representative_size
 
@@ -106,6 +107,7 @@ def run_study(study: Study, outdir: Path, force: bool = False, progress: bool = 
     # run whole (exit 2) instead of half-way through.
     surfaces = [load_surface(design.stl, design.units) for design in study.designs]
     outdir.mkdir(parents=True, exist_ok=True)
+    started = utc_now()
     total = len(study.designs) * len(study.loadcases)
     bar = tqdm(total=total, desc=study.name, unit="job", disable=not progress, file=sys.stderr)
     results = []
@@ -124,6 +126,8 @@ def run_study(study: Study, outdir: Path, force: bool = False, progress: bool = 
             bar.update()
     bar.close()
     write_atomic(outdir / "summary.csv", summary_csv(results))
+    record = manifest(study, outdir, results, started, utc_now())
+    write_atomic(outdir / "manifest.json", json.dumps(_json_safe(record), indent=2) + "\n")
     return results
 
 
