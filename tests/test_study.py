@@ -208,3 +208,28 @@ def test_same_inputs_same_numbers(capsys, study_dir):
         assert (a["mesh"]["nodes"], a["mesh"]["elements"]) == (b["mesh"]["nodes"], b["mesh"]["elements"])
     assert (study_dir / "first" / "block" / "A" / "axial" / "fields.vtu").read_bytes() == \
         (study_dir / "second" / "block" / "A" / "axial" / "fields.vtu").read_bytes()
+
+
+def test_acceptance_criteria(capsys, study_dir):
+    # Block A (Ti, 48 mm², frictionless, 500 N): K = 1.32e6 N/mm, SF = 825 / 10.4 ≈ 79.
+    # Block B (PEEK-like): K = 34560 N/mm, SF = 100 / 10.4 ≈ 9.6.
+    text = GOOD + "\n[criteria]\nmin_safety_factor = 20.0\nmin_stiffness_N_per_mm = 30000.0\n"
+    (study_dir / "study.toml").write_text(text)
+    out = study_dir / "out"
+    status, stdout, _ = run_cli(capsys, "run", study_dir / "study.toml", "-o", out, "--no-progress")
+    assert status == 0 and "criteria not met: block B / axial: min_safety_factor" in stdout
+    rows = {r["revision"]: r for r in csv.DictReader((out / "summary.csv").open())}
+    assert (rows["A"]["criteria"], rows["B"]["criteria"]) == ("pass", "fail")
+    assert rows["B"]["criteria_failed"] == "min_safety_factor"
+    b = json.loads((out / "block" / "B" / "axial" / "results.json").read_text())["criteria"]
+    assert b["min_safety_factor"]["passed"] is False and b["min_stiffness_N_per_mm"]["passed"] is True
+    status, _, _ = run_cli(capsys, "run", study_dir / "study.toml", "-o", out, "--no-progress", "--force", "--strict")
+    assert status == 1
+
+
+@pytest.mark.parametrize("line, fragment", [("max_fun = 1", "unknown key(s) max_fun"),
+                                            ("min_safety_factor = -1", "'min_safety_factor' must be a non-negative")])
+def test_invalid_criteria(capsys, study_dir, line, fragment):
+    (study_dir / "study.toml").write_text(GOOD + f"\n[criteria]\n{line}\n")
+    status, _, err = run_cli(capsys, "run", study_dir / "study.toml", "-o", study_dir / "out", "--no-progress")
+    assert_one_line_error(status, err, 2, fragment)

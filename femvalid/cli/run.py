@@ -12,6 +12,7 @@ def add_parser(sub) -> None:
     p.add_argument("study", metavar="STUDY.toml", help="study file (see DESIGN.md)")
     p.add_argument("-o", "--output", metavar="OUTDIR", help="output folder (default reports/<study name>)")
     p.add_argument("--force", action="store_true", help="overwrite the results of an earlier run in OUTDIR")
+    p.add_argument("--strict", action="store_true", help="exit with status 1 when an acceptance criterion fails")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
 
@@ -21,7 +22,12 @@ def run(args) -> int:
     outdir = Path(args.output) if args.output else Path("reports") / study.name
     results = run_study(study, outdir, force=args.force, progress=not args.no_progress)
     print_summary(results, outdir)
-    return 3 if any(r.status != "ok" for r in results) else 0
+    if any(r.status != "ok" for r in results):
+        return 3
+    failed = [f"{r.design} {r.revision} / {r.loadcase}: {', '.join(r.criteria_failed)}" for r in results if r.criteria_failed]
+    for line in failed:
+        print(f"criteria not met: {line}")
+    return 1 if failed and args.strict else 0
 
 
 def print_summary(results, outdir: Path) -> None:

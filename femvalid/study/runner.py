@@ -24,6 +24,7 @@ from femvalid.errors import FemvalidError, InputError, JobError
 from femvalid.geometry import load_surface
 from femvalid.loadcases import LOADCASE_TYPES
 from femvalid.meshing import MeshSettings, default_size_mm, mesh_surface, write_vtu
+from femvalid.study.criteria import evaluate_criteria
 from femvalid.study.provenance import manifest, utc_now
 from femvalid.study.studyfile import Study
 from femvalid.verification.gci import gci, representative_size
@@ -49,6 +50,11 @@ class JobResult:
     inputs: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
     convergence: dict = field(default_factory=dict)
+    criteria: dict = field(default_factory=dict)
+
+    @property
+    def criteria_failed(self) -> list[str]:
+        return [name for name, c in self.criteria.items() if not c["passed"]]
 
     def to_dict(self) -> dict:
         return {
@@ -63,6 +69,7 @@ class JobResult:
             "inputs": self.inputs,
             "warnings": self.warnings,
             "convergence": self.convergence,
+            "criteria": self.criteria,
             "femvalid_version": __version__,
         }
 
@@ -179,6 +186,7 @@ def _run_job(study, design, case, meshes, mesh_info, warnings, outdir) -> JobRes
             result.warnings += [f"{key}: {flag}" for key, c in result.convergence.items() for flag in c["flags"]
                                 if key in _HEADLINE_QOI]
         write_vtu(analysis.mesh, folder / "fields.vtu", point_data=analysis.point_data, cell_data=analysis.cell_data)
+        result.criteria = evaluate_criteria(study.criteria, result.qoi, result.convergence)
     except FemvalidError as exc:
         result.status, result.error = "failed", exc.reason
     write_atomic(folder / "results.json", json.dumps(_json_safe(result.to_dict()), indent=2) + "\n")
@@ -210,7 +218,7 @@ def summary_csv(results: list[JobResult]) -> str:
     for r in results:
         gci_keys += [k for k in r.convergence if k not in gci_keys]
     header = ["design", "revision", "loadcase", "status", *qoi_keys, *[f"{k}_gci_percent" for k in gci_keys],
-              "mesh_elements", "solver", "solver_iterations", "warnings", "error"]
+              "criteria", "criteria_failed", "mesh_elements", "solver", "solver_iterations", "warnings", "error"]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
@@ -219,6 +227,7 @@ def summary_csv(results: list[JobResult]) -> str:
             r.design, r.revision, r.loadcase, r.status,
             *[_cell(r.qoi.get(k)) for k in qoi_keys],
             *[_cell(r.convergence.get(k, {}).get("gci_fine_percent")) for k in gci_keys],
+            ("fail" if r.criteria_failed else "pass") if r.criteria else "", ";".join(r.criteria_failed),
             r.mesh.get("elements", ""), r.solver.get("method", ""), r.solver.get("iterations", ""),
             len(r.warnings), r.error,
         ])

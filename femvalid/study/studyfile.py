@@ -10,10 +10,11 @@ from pathlib import Path
 from femvalid.errors import InputError, MaterialError
 from femvalid.loadcases import LoadCase, loadcase_from_table
 from femvalid.materials import Material, get_material
+from femvalid.study.criteria import read_criteria
 
 __all__ = ["Design", "Study", "read_study", "read_toml", "sha256_file"]
 
-_STUDY_KEYS = {"study", "mesh", "design", "loadcase"}
+_STUDY_KEYS = {"study", "mesh", "design", "loadcase", "criteria"}
 _SECTION_KEYS = {"study": {"name", "description"}, "mesh": {"size", "order", "refine"}}
 _DESIGN_KEYS = {"name", "revision", "stl", "material", "units"}
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
@@ -42,6 +43,7 @@ class Study:
     mesh_size_mm: float | None = None
     mesh_order: int = 2
     mesh_refine_mm: tuple | None = None  # three sizes: each job on each, GCI per quantity
+    criteria: dict = field(default_factory=dict)
     description: str = ""
     inputs: dict = field(default_factory=dict)  # path → SHA-256 of every input file
 
@@ -103,7 +105,9 @@ def read_study(path: str | Path) -> Study:
     inputs = {str(path): sha256_file(path)}
     designs = _designs(data.get("design"), path, base, inputs)
     loadcases, files = _loadcases(data.get("loadcase"), path, base, inputs)
-    return Study(path, name, designs, loadcases, files, size, order, refine, str(study_table.get("description", "")), inputs)
+    criteria = read_criteria(data.get("criteria", {}), path)
+    return Study(path, name, designs, loadcases, files, size, order, refine, criteria,
+                 str(study_table.get("description", "")), inputs)
 
 
 def _mesh_settings(table, path):
