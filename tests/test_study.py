@@ -233,3 +233,23 @@ def test_invalid_criteria(capsys, study_dir, line, fragment):
     (study_dir / "study.toml").write_text(GOOD + f"\n[criteria]\n{line}\n")
     status, _, err = run_cli(capsys, "run", study_dir / "study.toml", "-o", study_dir / "out", "--no-progress")
     assert_one_line_error(status, err, 2, fragment)
+
+
+def test_revision_comparison(capsys, study_dir):
+    (study_dir / "study.toml").write_text(GOOD.replace('name = "blocks"', 'name = "blocks"\nbaseline = "A"'))
+    out = study_dir / "out"
+    assert run_cli(capsys, "run", study_dir / "study.toml", "-o", out, "--no-progress")[0] == 0
+    rows = {(r["quantity"], r["revision"]): r for r in csv.DictReader((out / "comparison.csv").open())}
+    k = rows[("stiffness_N_per_mm", "B")]
+    expected = 100 * ((3600.0 * 48 / 5) / (110000.0 * 48 / 4) - 1)
+    assert float(k["change_percent"]) == pytest.approx(expected, rel=1e-5) and k["baseline"] == "A"
+    # B (softer, weaker material) lowers the safety factor: a regression; stiffness is not judged.
+    assert rows[("safety_factor_yield", "B")]["regression"] == "yes"
+    assert rows[("stiffness_N_per_mm", "B")]["regression"] == ""
+    assert rows[("stiffness_N_per_mm", "A")]["change_percent"] == ""
+
+
+def test_unknown_baseline_rejected(capsys, study_dir):
+    (study_dir / "study.toml").write_text(GOOD.replace('name = "blocks"', 'name = "blocks"\nbaseline = "Z"'))
+    status, _, err = run_cli(capsys, "run", study_dir / "study.toml", "-o", study_dir / "out", "--no-progress")
+    assert_one_line_error(status, err, 2, "baseline revision 'Z' is not a revision of any design")

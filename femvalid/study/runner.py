@@ -26,7 +26,8 @@ from femvalid.loadcases import LOADCASE_TYPES
 from femvalid.meshing import MeshSettings, default_size_mm, mesh_surface, write_vtu
 from femvalid.study.criteria import evaluate_criteria
 from femvalid.study.provenance import manifest, utc_now
-from femvalid.study.studyfile import Study
+from femvalid.study.comparison import compare_revisions, comparison_csv
+from femvalid.study.studyfile import Study, baselines
 from femvalid.verification.gci import gci, representative_size
 
 __all__ = ["JobResult", "run_study", "write_atomic"]
@@ -133,6 +134,7 @@ def run_study(study: Study, outdir: Path, force: bool = False, progress: bool = 
             bar.update()
     bar.close()
     write_atomic(outdir / "summary.csv", summary_csv(results))
+    write_atomic(outdir / "comparison.csv", comparison_csv(compare_revisions(results, baselines(study))))
     record = manifest(study, outdir, results, started, utc_now())
     write_atomic(outdir / "manifest.json", json.dumps(_json_safe(record), indent=2) + "\n")
     return results

@@ -15,7 +15,7 @@ from femvalid.study.criteria import read_criteria
 __all__ = ["Design", "Study", "read_study", "read_toml", "sha256_file"]
 
 _STUDY_KEYS = {"study", "mesh", "design", "loadcase", "criteria"}
-_SECTION_KEYS = {"study": {"name", "description"}, "mesh": {"size", "order", "refine"}}
+_SECTION_KEYS = {"study": {"name", "description", "baseline"}, "mesh": {"size", "order", "refine"}}
 _DESIGN_KEYS = {"name", "revision", "stl", "material", "units"}
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
@@ -44,6 +44,7 @@ class Study:
     mesh_order: int = 2
     mesh_refine_mm: tuple | None = None  # three sizes: each job on each, GCI per quantity
     criteria: dict = field(default_factory=dict)
+    baseline: str | None = None  # revision every other is compared with (default: each design's first)
     description: str = ""
     inputs: dict = field(default_factory=dict)  # path → SHA-256 of every input file
 
@@ -106,7 +107,12 @@ def read_study(path: str | Path) -> Study:
     designs = _designs(data.get("design"), path, base, inputs)
     loadcases, files = _loadcases(data.get("loadcase"), path, base, inputs)
     criteria = read_criteria(data.get("criteria", {}), path)
-    return Study(path, name, designs, loadcases, files, size, order, refine, criteria,
+    baseline = study_table.get("baseline")
+    if baseline is not None:
+        baseline = _name(str(baseline), "[study]", path, "baseline")
+        if not any(d.revision == baseline for d in designs):
+            raise InputError(path, f"[study]: baseline revision {baseline!r} is not a revision of any design")
+    return Study(path, name, designs, loadcases, files, size, order, refine, criteria, baseline,
                  str(study_table.get("description", "")), inputs)
 
 
@@ -194,3 +200,15 @@ def _loadcases(entries, path, base, inputs):
         cases.append(case)
         files.append(file)
     return tuple(cases), tuple(files)
+
+
+def baselines(study: Study) -> dict[str, str]:
+    """Baseline revision per design: [study] baseline where the design has it, else its first."""
+    out: dict[str, str] = {}
+    for d in study.designs:
+        out.setdefault(d.name, d.revision)
+    if study.baseline:
+        for d in study.designs:
+            if d.revision == study.baseline:
+                out[d.name] = d.revision
+    return out
