@@ -200,7 +200,8 @@ def test_same_inputs_same_numbers(capsys, study_dir):
     """Two runs of one study give the same results to the last digit."""
     runs = []
     for name in ("first", "second"):
-        assert run_cli(capsys, "run", study_dir / "study.toml", "-o", study_dir / name, "--no-progress")[0] == 0
+        assert run_cli(capsys, "run", study_dir / "study.toml", "-o", study_dir / name, "--no-progress",
+                       "--no-cache")[0] == 0
         runs.append([json.loads((study_dir / name / "block" / rev / "axial" / "results.json").read_text())
                      for rev in ("A", "B")])
     for a, b in zip(*runs):
@@ -253,3 +254,33 @@ def test_unknown_baseline_rejected(capsys, study_dir):
     (study_dir / "study.toml").write_text(GOOD.replace('name = "blocks"', 'name = "blocks"\nbaseline = "Z"'))
     status, _, err = run_cli(capsys, "run", study_dir / "study.toml", "-o", study_dir / "out", "--no-progress")
     assert_one_line_error(status, err, 2, "baseline revision 'Z' is not a revision of any design")
+
+
+def test_cache_recomputes_only_what_changed(capsys, study_dir):
+    out = study_dir / "out"
+
+    def cached_flags(*extra):
+        assert run_cli(capsys, "run", study_dir / "study.toml", "-o", out, "--no-progress", "--force", *extra)[0] == 0
+        return {rev: json.loads((out / "block" / rev / "axial" / "results.json").read_text())["cached"] for rev in "AB"}
+
+    assert cached_flags() == {"A": False, "B": False}
+    first = json.loads((out / "block" / "A" / "axial" / "results.json").read_text())["qoi"]
+    assert cached_flags() == {"A": True, "B": True}
+    assert json.loads((out / "block" / "A" / "axial" / "results.json").read_text())["qoi"] == first
+    write_stl(study_dir / "block_B.stl", box_triangles((0, 0, 0), (8, 6, 6)))  # revision B changes
+    assert cached_flags() == {"A": True, "B": False}
+    assert cached_flags("--no-cache") == {"A": False, "B": False}
+
+
+def test_corrupt_cache_entry_is_not_trusted(capsys, study_dir):
+    from femvalid.study import cache
+
+    out = study_dir / "out"
+    assert run_cli(capsys, "run", study_dir / "study.toml", "-o", out, "--no-progress")[0] == 0
+    for entry in cache.cache_dir().iterdir():
+        path = entry / "results.json"
+        path.write_text(path.read_text().replace('"stiffness_N_per_mm": ', '"stiffness_N_per_mm": 1'))
+    assert run_cli(capsys, "run", study_dir / "study.toml", "-o", out, "--no-progress", "--force")[0] == 0
+    result = json.loads((out / "block" / "A" / "axial" / "results.json").read_text())
+    assert result["cached"] is False
+    assert result["qoi"]["stiffness_N_per_mm"] == pytest.approx(110000.0 * 48 / 4, rel=1e-6)

@@ -12,6 +12,7 @@ def add_parser(sub) -> None:
     p.add_argument("study", metavar="STUDY.toml", help="study file (see DESIGN.md)")
     p.add_argument("-o", "--output", metavar="OUTDIR", help="output folder (default reports/<study name>)")
     p.add_argument("--force", action="store_true", help="overwrite the results of an earlier run in OUTDIR")
+    p.add_argument("--no-cache", action="store_true", help="recompute every job instead of reusing cached ones")
     p.add_argument("--strict", action="store_true", help="exit with status 1 when an acceptance criterion fails")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
@@ -20,7 +21,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     study = read_study(args.study)
     outdir = Path(args.output) if args.output else Path("reports") / study.name
-    results = run_study(study, outdir, force=args.force, progress=not args.no_progress)
+    results = run_study(study, outdir, force=args.force, progress=not args.no_progress, use_cache=not args.no_cache)
     print_summary(results, outdir)
     if any(r.status != "ok" for r in results):
         return 3

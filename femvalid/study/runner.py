@@ -24,9 +24,10 @@ from femvalid.errors import FemvalidError, InputError, JobError
 from femvalid.geometry import load_surface
 from femvalid.loadcases import LOADCASE_TYPES
 from femvalid.meshing import MeshSettings, default_size_mm, mesh_surface, write_vtu
+from femvalid.study import cache
+from femvalid.study.comparison import compare_revisions, comparison_csv
 from femvalid.study.criteria import evaluate_criteria
 from femvalid.study.provenance import manifest, utc_now
-from femvalid.study.comparison import compare_revisions, comparison_csv
 from femvalid.study.studyfile import Study, baselines
 from femvalid.verification.gci import gci, representative_size
 
@@ -52,6 +53,7 @@ class JobResult:
     warnings: list = field(default_factory=list)
     convergence: dict = field(default_factory=dict)
     criteria: dict = field(default_factory=dict)
+    cached: bool = False
 
     @property
     def criteria_failed(self) -> list[str]:
@@ -71,6 +73,7 @@ class JobResult:
             "warnings": self.warnings,
             "convergence": self.convergence,
             "criteria": self.criteria,
+            "cached": self.cached,
             "femvalid_version": __version__,
         }
 
@@ -105,8 +108,13 @@ def check_outdir(outdir: Path, force: bool) -> None:
         raise InputError(outdir, "holds the results of an earlier run; use --force to overwrite them or -o for another folder")
 
 
-def run_study(study: Study, outdir: Path, force: bool = False, progress: bool = True) -> list[JobResult]:
-    """Run every job of ``study`` into ``outdir``; returns the job results."""
+def run_study(study: Study, outdir: Path, force: bool = False, progress: bool = True,
+              use_cache: bool = True) -> list[JobResult]:
+    """Run every job of ``study`` into ``outdir``; returns the job results.
+
+    With ``use_cache``, a job whose inputs and settings are unchanged since it last
+    ran (anywhere) is taken from the cache instead of being meshed and solved again.
+    """
     from tqdm import tqdm
 
     outdir = Path(outdir)
@@ -120,17 +128,32 @@ def run_study(study: Study, outdir: Path, force: bool = False, progress: bool = 
     bar = tqdm(total=total, desc=study.name, unit="job", disable=not progress, file=sys.stderr)
     results = []
     for design, (surface, report) in zip(study.designs, surfaces):
-        bar.set_postfix_str(f"meshing {design.name} {design.revision}")
-        try:
-            meshes, mesh_info, warnings = _mesh_design(design, surface, report, study)
-        except JobError as exc:
-            for case in study.loadcases:
-                results.append(_failed(design, case, exc.reason))
-                bar.update()
-            continue
+        keys = {case.name: cache.job_key(study, design, case) for case in study.loadcases}
+        hits = {}
+        for case in study.loadcases:
+            folder = _job_folder(outdir, design, case)
+            hit = cache.load(keys[case.name], folder) if use_cache else None
+            if hit is not None:
+                hits[case.name] = _from_cache(hit, study, design, case, folder)
+        meshes = None
+        if len(hits) < len(study.loadcases):
+            bar.set_postfix_str(f"meshing {design.name} {design.revision}")
+            try:
+                meshes, mesh_info, warnings = _mesh_design(design, surface, report, study)
+            except JobError as exc:
+                for case in study.loadcases:
+                    results.append(hits.get(case.name) or _failed(design, case, exc.reason))
+                    bar.update()
+                continue
         for case in study.loadcases:
             bar.set_postfix_str(f"{design.name} {design.revision} {case.name}")
-            results.append(_run_job(study, design, case, meshes, mesh_info, list(warnings), outdir))
+            if case.name in hits:
+                results.append(hits[case.name])
+            else:
+                result = _run_job(study, design, case, meshes, mesh_info, list(warnings), outdir)
+                if use_cache and result.status == "ok":
+                    cache.store(keys[case.name], _job_folder(outdir, design, case))
+                results.append(result)
             bar.update()
     bar.close()
     write_atomic(outdir / "summary.csv", summary_csv(results))
@@ -165,9 +188,14 @@ def _failed(design, case, reason) -> JobResult:
     return JobResult(design.name, design.revision, case.name, status="failed", error=reason)
 
 
-def _run_job(study, design, case, meshes, mesh_info, warnings, outdir) -> JobResult:
-    result = JobResult(design.name, design.revision, case.name, mesh=mesh_info, warnings=warnings)
-    result.inputs = {
+def _job_folder(outdir, design, case) -> Path:
+    folder = outdir / design.name / design.revision / case.name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _inputs(study, design, case) -> dict:
+    return {
         "stl": str(design.stl),
         "stl_sha256": study.inputs[str(design.stl)],
         "study": str(study.path),
@@ -175,8 +203,27 @@ def _run_job(study, design, case, meshes, mesh_info, warnings, outdir) -> JobRes
         "material": design.material.to_dict(),
         "loadcase": case.to_dict(),
     }
-    folder = outdir / design.name / design.revision / case.name
-    folder.mkdir(parents=True, exist_ok=True)
+
+
+def _write_results(folder: Path, result: JobResult) -> None:
+    write_atomic(folder / "results.json", json.dumps(_json_safe(result.to_dict()), indent=2) + "\n")
+
+
+def _from_cache(stored: dict, study, design, case, folder) -> JobResult:
+    """A cached job's result, with this run's inputs and criteria."""
+    result = JobResult(design.name, design.revision, case.name, qoi=stored["qoi"], mesh=stored["mesh"],
+                       solver=stored["solver"], warnings=stored["warnings"], convergence=stored["convergence"],
+                       cached=True)
+    result.inputs = _inputs(study, design, case)
+    result.criteria = evaluate_criteria(study.criteria, result.qoi, result.convergence)
+    _write_results(folder, result)
+    return result
+
+
+def _run_job(study, design, case, meshes, mesh_info, warnings, outdir) -> JobResult:
+    result = JobResult(design.name, design.revision, case.name, mesh=mesh_info, warnings=warnings)
+    result.inputs = _inputs(study, design, case)
+    folder = _job_folder(outdir, design, case)
     source = f"{design.name} {design.revision} / {case.name}"
     try:
         analysis = LOADCASE_TYPES[case.type](meshes[0], design.material, case, source=source)
@@ -191,7 +238,7 @@ def _run_job(study, design, case, meshes, mesh_info, warnings, outdir) -> JobRes
         result.criteria = evaluate_criteria(study.criteria, result.qoi, result.convergence)
     except FemvalidError as exc:
         result.status, result.error = "failed", exc.reason
-    write_atomic(folder / "results.json", json.dumps(_json_safe(result.to_dict()), indent=2) + "\n")
+    _write_results(folder, result)
     return result
 
 
