@@ -129,7 +129,7 @@ class InterbodyCage:
                 occ.rotate([(3, cap)], 0, 0, self.height_mm, 0, 1, 0, -math.radians(self.lordosis_deg))
             solid, _ = occ.cut(solid, [(3, cap)])
             occ.synchronize()
-            return _surface_of_model(gmsh, resolution_mm)
+            return surface_of_model(gmsh, resolution_mm)
 
 
 @dataclass(frozen=True)
@@ -189,10 +189,10 @@ class VertebralBodyReplacement:
                 cutters.append((3, box))
             occ.cut([(3, tube)], cutters)
             occ.synchronize()
-            return _surface_of_model(gmsh, resolution_mm)
+            return surface_of_model(gmsh, resolution_mm)
 
 
-def _surface_of_model(gmsh, resolution_mm: float) -> Surface:
+def surface_of_model(gmsh, resolution_mm: float) -> Surface:
     """Mesh the OCC model's surfaces and return them as one outward-wound Surface."""
     gmsh.option.setNumber("Mesh.MeshSizeMax", resolution_mm)
     gmsh.option.setNumber("Mesh.MeshSizeFromCurvature", _POINTS_PER_TURN)

@@ -11,6 +11,7 @@ from femvalid.fem.quadrature import tet_rule
 from femvalid.fem.constraints import Constraints
 from femvalid.fem.loads import boundary_faces_of, pressure_forces
 from femvalid.fem.system import solve_elasticity
+from femvalid.geometry.implants import surface_of_model
 from femvalid.meshing import MeshSettings, mesh_surface
 from femvalid.post.stress import stress_field
 
@@ -18,15 +19,13 @@ __all__ = ["lame_cylinder"]
 
 
 def _quarter_tube(inner_mm, outer_mm, length_mm, resolution_mm):
-    from femvalid.geometry.implants import _surface_of_model
-
     with gmsh_session() as gmsh:
         occ = gmsh.model.occ
         tube = occ.cut([(3, occ.addCylinder(0, 0, 0, 0, 0, length_mm, outer_mm))],
                        [(3, occ.addCylinder(0, 0, -1, 0, 0, length_mm + 2, inner_mm))])[0]
         occ.intersect(tube, [(3, occ.addBox(0, 0, -1, outer_mm + 1, outer_mm + 1, length_mm + 2))])
         occ.synchronize()
-        return _surface_of_model(gmsh, resolution_mm)
+        return surface_of_model(gmsh, resolution_mm)
 
 
 def lame_cylinder(size_mm: float = 1.0, order: int = 2, inner_mm: float = 5.0, outer_mm: float = 10.0,
