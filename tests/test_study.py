@@ -284,3 +284,28 @@ def test_corrupt_cache_entry_is_not_trusted(capsys, study_dir):
     result = json.loads((out / "block" / "A" / "axial" / "results.json").read_text())
     assert result["cached"] is False
     assert result["qoi"]["stiffness_N_per_mm"] == pytest.approx(110000.0 * 48 / 4, rel=1e-6)
+
+
+def test_report_is_self_contained_and_escaped(capsys, study_dir):
+    text = GOOD.replace('name = "blocks"', 'name = "blocks"\ndescription = "<script>alert(1)</script> & co"')
+    (study_dir / "study.toml").write_text(text + "\n[criteria]\nmin_safety_factor = 20.0\n")
+    out = study_dir / "out"
+    assert run_cli(capsys, "run", study_dir / "study.toml", "-o", out, "--no-progress")[0] == 0
+    html = (out / "report.html").read_text()
+    from femvalid.report import SECTIONS
+
+    for title in SECTIONS:
+        assert f"<h2>{title}</h2>" in html
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in html
+    assert "http://" not in html and "https://" not in html and "<link" not in html
+    assert html.count("data:image/png;base64,") >= 4 and "figure not drawn" not in html
+    assert "min_safety_factor" in html and "FAIL" in html  # block B misses the criterion
+    assert oct((out / "report.html").stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+
+
+def _umask():
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

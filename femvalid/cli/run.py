@@ -45,4 +45,5 @@ def print_summary(results, outdir: Path) -> None:
               f"{q['von_mises_p99_MPa']:>11.2f} {'' if sf is None else f'{sf:.2f}':>9} "
               f"{'' if sub is None else f'{sub:.4f}':>14}")
     failed = sum(r.status != "ok" for r in results)
-    print(f"\n{len(results) - failed} of {len(results)} jobs done; results in {outdir}/ (summary.csv, per job results.json and fields.vtu)")
+    print(f"\n{len(results) - failed} of {len(results)} jobs done; results in {outdir}/: report.html, summary.csv, "
+          "comparison.csv, manifest.json, and per job results.json and fields.vtu")

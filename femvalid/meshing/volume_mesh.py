@@ -103,6 +103,9 @@ def write_vtu(mesh: VolumeMesh, path: str | Path, point_data=None, cell_data=Non
     os.close(fd)
     try:
         meshio.write(tmp, out, file_format="vtu")
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -1,1 +1,5 @@
-"""Evidence report: HTML/PDF, figures, comparison tables, provenance manifest."""
+"""Evidence report: self-contained HTML with figures, comparison, criteria, provenance."""
+
+from femvalid.report.html import SECTIONS, write_report
+
+__all__ = ["SECTIONS", "write_report"]

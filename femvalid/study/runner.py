@@ -78,12 +78,20 @@ class JobResult:
         }
 
 
+def public_mode() -> int:
+    """The mode a newly created file gets under the current umask (mkstemp would give 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` so that ``path`` is either the old or the whole new file."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
+        os.chmod(tmp, public_mode())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -157,10 +165,26 @@ def run_study(study: Study, outdir: Path, force: bool = False, progress: bool = 
             bar.update()
     bar.close()
     write_atomic(outdir / "summary.csv", summary_csv(results))
-    write_atomic(outdir / "comparison.csv", comparison_csv(compare_revisions(results, baselines(study))))
+    comparison = compare_revisions(results, baselines(study))
+    write_atomic(outdir / "comparison.csv", comparison_csv(comparison))
     record = manifest(study, outdir, results, started, utc_now())
     write_atomic(outdir / "manifest.json", json.dumps(_json_safe(record), indent=2) + "\n")
+    try:
+        from femvalid.report import write_report
+
+        write_report(study, outdir, results, record, comparison, _verification_section(outdir))
+    except Exception as exc:  # the results are written; a report that fails must not hide them
+        print(f"femvalid: warning: {outdir / 'report.html'}: not written: {type(exc).__name__}: {exc}", file=sys.stderr)
     return results
+
+
+def _verification_section(outdir: Path) -> str | None:
+    """The section `femvalid verify` wrote, next to the study's output or in reports/verification."""
+    for candidate in (outdir / "verification.html", outdir.parent / "verification" / "verification.html",
+                      Path("reports") / "verification" / "verification.html"):
+        if candidate.is_file():
+            return candidate.read_text(encoding="utf-8")
+    return None
 
 
 def _mesh_design(design, surface, report, study):
