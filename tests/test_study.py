@@ -301,6 +301,7 @@ def test_report_is_self_contained_and_escaped(capsys, study_dir):
     assert html.count("data:image/png;base64,") >= 4 and "figure not drawn" not in html
     assert "min_safety_factor" in html and "FAIL" in html  # block B misses the criterion
     assert oct((out / "report.html").stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+    assert (out / "report.pdf").read_bytes().startswith(b"%PDF")
 
 
 def _umask():
@@ -309,3 +310,22 @@ def _umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_bench_data_is_compared(capsys, study_dir):
+    bench = ('\n[[validation]]\ndesign = "block"\nrevision = "B"\nloadcase = "axial"\n'
+             'quantity = "stiffness_N_per_mm"\nmeasured = 36000.0\nuncertainty = 500.0\nsource = "bench test 2026-11, lab <X>"\n')
+    (study_dir / "study.toml").write_text(GOOD + bench)
+    out = study_dir / "out"
+    assert run_cli(capsys, "run", study_dir / "study.toml", "-o", out, "--no-progress")[0] == 0
+    v = json.loads((out / "block" / "B" / "axial" / "results.json").read_text())["validation"][0]
+    assert v["difference_percent"] == pytest.approx(100 * (3600.0 * 48 / 5 / 36000.0 - 1), rel=1e-5)
+    html = (out / "report.html").read_text()
+    assert "lab &lt;X&gt;" in html and "No bench-test data" not in html
+
+
+def test_bench_data_must_name_a_job(capsys, study_dir):
+    bench = '\n[[validation]]\ndesign = "block"\nrevision = "C"\nloadcase = "axial"\nquantity = "x"\nmeasured = 1.0\n'
+    (study_dir / "study.toml").write_text(GOOD + bench)
+    status, _, err = run_cli(capsys, "run", study_dir / "study.toml", "-o", study_dir / "out", "--no-progress")
+    assert_one_line_error(status, err, 2, "[[validation]] #1: no design 'block' revision 'C'")

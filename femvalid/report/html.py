@@ -14,7 +14,7 @@ from pathlib import Path
 
 from femvalid.report import figures
 
-__all__ = ["write_report", "SECTIONS"]
+__all__ = ["write_report", "write_pdf", "SECTIONS"]
 
 SECTIONS = (
     "Executive summary", "Code verification", "System configuration", "Governing equations",
@@ -148,8 +148,12 @@ def write_report(study, outdir: Path, results, record: dict, comparison: list[di
             {k: record[k] for k in ("femvalid_version", "python", "platform", "dependencies", "settings")}, indent=1))
         + "</pre>")
 
-    section("Validation", "<p>No bench-test data was supplied with this study; the results are verified "
-            "(see Code verification) but not validated against physical tests.</p>")
+    bench = [[r.design, r.revision, r.loadcase, v["quantity"], v["measured"], v["uncertainty"] or None, v["computed"],
+              v["difference_percent"], v["source"]] for r in ok for v in r.validation]
+    section("Validation", _table(["design", "rev", "load case", "quantity", "measured", "± uncertainty", "computed",
+                                  "difference %", "source"], bench) if bench else
+            "<p>No bench-test data was supplied with this study (<code>[[validation]]</code>); the results are "
+            "verified (see Code verification) but not validated against physical tests.</p>")
 
     result_body = []
     for r in ok:
@@ -213,3 +217,25 @@ def write_report(study, outdir: Path, results, record: dict, comparison: list[di
     path = outdir / "report.html"
     write_atomic(path, "\n".join(parts))
     return path
+
+
+def write_pdf(html_path: Path) -> Path:
+    """Render report.html to report.pdf beside it (weasyprint), atomically."""
+    import os
+    import tempfile
+
+    import weasyprint
+
+    from femvalid.study.runner import public_mode
+
+    target = html_path.with_suffix(".pdf")
+    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".pdf", dir=html_path.parent)
+    os.close(fd)
+    try:
+        weasyprint.HTML(filename=str(html_path)).write_pdf(tmp)
+        os.chmod(tmp, public_mode())
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target

@@ -54,6 +54,7 @@ class JobResult:
     convergence: dict = field(default_factory=dict)
     criteria: dict = field(default_factory=dict)
     cached: bool = False
+    validation: list = field(default_factory=list)
 
     @property
     def criteria_failed(self) -> list[str]:
@@ -74,6 +75,7 @@ class JobResult:
             "convergence": self.convergence,
             "criteria": self.criteria,
             "cached": self.cached,
+            "validation": self.validation,
             "femvalid_version": __version__,
         }
 
@@ -169,12 +171,16 @@ def run_study(study: Study, outdir: Path, force: bool = False, progress: bool = 
     write_atomic(outdir / "comparison.csv", comparison_csv(comparison))
     record = manifest(study, outdir, results, started, utc_now())
     write_atomic(outdir / "manifest.json", json.dumps(_json_safe(record), indent=2) + "\n")
-    try:
-        from femvalid.report import write_report
+    from femvalid.report import write_pdf, write_report
 
-        write_report(study, outdir, results, record, comparison, _verification_section(outdir))
-    except Exception as exc:  # the results are written; a report that fails must not hide them
-        print(f"femvalid: warning: {outdir / 'report.html'}: not written: {type(exc).__name__}: {exc}", file=sys.stderr)
+    for target, make in ((outdir / "report.html", lambda: write_report(study, outdir, results, record, comparison,
+                                                                       _verification_section(outdir))),
+                         (outdir / "report.pdf", lambda: write_pdf(outdir / "report.html"))):
+        try:
+            make()
+        except Exception as exc:  # the results are written; a report that fails must not hide them
+            print(f"femvalid: warning: {target}: not written: {type(exc).__name__}: {exc}", file=sys.stderr)
+            break
     return results
 
 
@@ -229,6 +235,17 @@ def _inputs(study, design, case) -> dict:
     }
 
 
+def _compare_with_bench(study, result: JobResult) -> None:
+    """Attach the study's bench measurements for this job, with the percent difference."""
+    result.validation = []
+    for v in study.validation:
+        if (v["design"], v["revision"], v["loadcase"]) != (result.design, result.revision, result.loadcase):
+            continue
+        computed = result.qoi.get(v["quantity"])
+        difference = 100.0 * (computed - v["measured"]) / abs(v["measured"]) if computed is not None and v["measured"] else None
+        result.validation.append({**v, "computed": computed, "difference_percent": difference})
+
+
 def _write_results(folder: Path, result: JobResult) -> None:
     write_atomic(folder / "results.json", json.dumps(_json_safe(result.to_dict()), indent=2) + "\n")
 
@@ -240,6 +257,7 @@ def _from_cache(stored: dict, study, design, case, folder) -> JobResult:
                        cached=True)
     result.inputs = _inputs(study, design, case)
     result.criteria = evaluate_criteria(study.criteria, result.qoi, result.convergence)
+    _compare_with_bench(study, result)
     _write_results(folder, result)
     return result
 
@@ -260,6 +278,7 @@ def _run_job(study, design, case, meshes, mesh_info, warnings, outdir) -> JobRes
                                 if key in _HEADLINE_QOI]
         write_vtu(analysis.mesh, folder / "fields.vtu", point_data=analysis.point_data, cell_data=analysis.cell_data)
         result.criteria = evaluate_criteria(study.criteria, result.qoi, result.convergence)
+        _compare_with_bench(study, result)
     except FemvalidError as exc:
         result.status, result.error = "failed", exc.reason
     _write_results(folder, result)

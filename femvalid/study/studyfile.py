@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,8 @@ from femvalid.study.criteria import read_criteria
 
 __all__ = ["Design", "Study", "read_study", "read_toml", "sha256_file"]
 
-_STUDY_KEYS = {"study", "mesh", "design", "loadcase", "criteria"}
+_STUDY_KEYS = {"study", "mesh", "design", "loadcase", "criteria", "validation"}
+_VALIDATION_KEYS = {"design", "revision", "loadcase", "quantity", "measured", "uncertainty", "source"}
 _SECTION_KEYS = {"study": {"name", "description", "baseline"}, "mesh": {"size", "order", "refine"}}
 _DESIGN_KEYS = {"name", "revision", "stl", "material", "units"}
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
@@ -45,6 +47,7 @@ class Study:
     mesh_refine_mm: tuple | None = None  # three sizes: each job on each, GCI per quantity
     criteria: dict = field(default_factory=dict)
     baseline: str | None = None  # revision every other is compared with (default: each design's first)
+    validation: tuple = ()  # bench data: dicts with design, revision, loadcase, quantity, measured, ...
     description: str = ""
     inputs: dict = field(default_factory=dict)  # path → SHA-256 of every input file
 
@@ -112,7 +115,8 @@ def read_study(path: str | Path) -> Study:
         baseline = _name(str(baseline), "[study]", path, "baseline")
         if not any(d.revision == baseline for d in designs):
             raise InputError(path, f"[study]: baseline revision {baseline!r} is not a revision of any design")
-    return Study(path, name, designs, loadcases, files, size, order, refine, criteria, baseline,
+    validation = _validation(data.get("validation", []), path, designs, loadcases)
+    return Study(path, name, designs, loadcases, files, size, order, refine, criteria, baseline, validation,
                  str(study_table.get("description", "")), inputs)
 
 
@@ -212,3 +216,33 @@ def baselines(study: Study) -> dict[str, str]:
             if d.revision == study.baseline:
                 out[d.name] = d.revision
     return out
+
+
+def _validation(entries, path, designs, loadcases) -> tuple:
+    """Bench measurements to compare with: each names a job and a quantity of interest."""
+    if not isinstance(entries, list) or not all(isinstance(v, dict) for v in entries):
+        raise InputError(path, "'validation' must be written as [[validation]] tables")
+    known_jobs = {(d.name, d.revision) for d in designs}
+    cases = {c.name for c in loadcases}
+    out = []
+    for k, table in enumerate(entries, start=1):
+        where = f"[[validation]] #{k}"
+        extra = sorted(set(table) - _VALIDATION_KEYS)
+        if extra:
+            raise InputError(path, f"{where}: unknown key(s) {', '.join(extra)}; allowed: {', '.join(sorted(_VALIDATION_KEYS))}")
+        for key in ("design", "loadcase", "quantity", "measured"):
+            if key not in table:
+                raise InputError(path, f"{where}: missing '{key}'")
+        revision = str(table.get("revision", "A"))
+        if (table["design"], revision) not in known_jobs:
+            raise InputError(path, f"{where}: no design {table['design']!r} revision {revision!r} in this study")
+        if table["loadcase"] not in cases:
+            raise InputError(path, f"{where}: no load case {table['loadcase']!r} in this study")
+        for key in ("measured", "uncertainty"):
+            value = table.get(key, 0.0)
+            if not _is_number(value) or not math.isfinite(value):
+                raise InputError(path, f"{where}: '{key}' must be a number, got {value!r}")
+        out.append({"design": table["design"], "revision": revision, "loadcase": table["loadcase"],
+                    "quantity": str(table["quantity"]), "measured": float(table["measured"]),
+                    "uncertainty": float(table.get("uncertainty", 0.0)), "source": str(table.get("source", ""))})
+    return tuple(out)
