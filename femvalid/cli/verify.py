@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from femvalid import __version__
-from femvalid.study.runner import write_atomic
+from femvalid._files import write_atomic
 
 
 def add_parser(sub) -> None:

@@ -10,12 +10,16 @@ prescribed (1 mm) and the results are scaled to the requested force by linearity
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from femvalid.errors import InputError
 from femvalid.fem.constraints import Constraints
 from femvalid.loadcases.loadcase import LoadCase
+
+if TYPE_CHECKING:
+    from femvalid.post.analysis import CaseAnalysis
 
 __all__ = ["PlatenContacts", "find_platen_contacts", "platen_constraints", "UNIT_TRAVEL_MM"]
 
@@ -63,7 +67,7 @@ def platen_constraints(nodes: np.ndarray, contacts: PlatenContacts, platens: str
     return Constraints(np.concatenate(dofs).astype(np.int64), np.concatenate(values).astype(float))
 
 
-def analyse_axial_compression(mesh, material, case: LoadCase, source: str = "job") -> "CaseAnalysis":
+def analyse_axial_compression(mesh, material, case: LoadCase, source: str = "job") -> CaseAnalysis:
     """Solve the axial compression case and compute its quantities of interest."""
     from femvalid.fem.system import solve_elasticity
     from femvalid.post.analysis import CaseAnalysis, field_output, solver_info, stress_qoi

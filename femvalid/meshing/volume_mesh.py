@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from femvalid._arrays import readonly
+from femvalid._files import atomic_path
 
 from femvalid.fem.elements import shape_gradients
 from femvalid.fem.quadrature import tet_rule
@@ -99,14 +98,5 @@ def write_vtu(mesh: VolumeMesh, path: str | Path, point_data=None, cell_data=Non
         cells["quality_sicn"] = [mesh.quality.sicn]
     cells.update({k: [v] for k, v in (cell_data or {}).items()})
     out = meshio.Mesh(mesh.nodes, [(cell_type, mesh.elements)], point_data=point_data or {}, cell_data=cells)
-    fd, tmp = tempfile.mkstemp(suffix=".vtu", prefix=f".{path.stem}-", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         meshio.write(tmp, out, file_format="vtu")
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -12,6 +12,7 @@ import json
 from html import escape
 from pathlib import Path
 
+from femvalid._files import atomic_path, write_atomic
 from femvalid.report import figures
 
 __all__ = ["write_report", "write_pdf", "SECTIONS"]
@@ -54,12 +55,13 @@ def _figure(make, *args, **kwargs) -> str:
         return f'<p class="fail">figure not drawn: {escape(type(exc).__name__)}: {escape(str(exc))}</p>'
 
 
-def write_report(study, outdir: Path, results, record: dict, comparison: list[dict],
+def write_report(study, outdir: Path, results, record: dict, comparison: list[dict], surfaces,
                  verification_html: str | None = None) -> Path:
-    """Write OUTDIR/report.html from a finished run; returns its path."""
-    from femvalid.geometry import load_surface
-    from femvalid.study.runner import write_atomic
+    """Write OUTDIR/report.html from a finished run; returns its path.
 
+    ``surfaces`` are the (Surface, CheckReport) of the study's designs, in order, as
+    the run read them.
+    """
     ok = [r for r in results if r.status == "ok"]
     failed = [r for r in results if r.status != "ok"]
     criteria_failed = [r for r in ok if r.criteria_failed]
@@ -90,8 +92,7 @@ def write_report(study, outdir: Path, results, record: dict, comparison: list[di
             "the study to embed them.</p>")
 
     body = []
-    for design in study.designs:
-        surface, check = load_surface(design.stl, design.units)
+    for design, (surface, check) in zip(study.designs, surfaces):
         ext = check.extent_mm
         body.append(f"<h3>{escape(design.name)} revision {escape(design.revision)}</h3>"
                     f"<p>{escape(str(design.stl))} (SHA-256 {escape(record['inputs'].get(str(design.stl), ''))}): "
@@ -221,21 +222,9 @@ def write_report(study, outdir: Path, results, record: dict, comparison: list[di
 
 def write_pdf(html_path: Path) -> Path:
     """Render report.html to report.pdf beside it (weasyprint), atomically."""
-    import os
-    import tempfile
-
     import weasyprint
 
-    from femvalid.study.runner import public_mode
-
     target = html_path.with_suffix(".pdf")
-    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".pdf", dir=html_path.parent)
-    os.close(fd)
-    try:
-        weasyprint.HTML(filename=str(html_path)).write_pdf(tmp)
-        os.chmod(tmp, public_mode())
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(target) as tmp:
+        weasyprint.HTML(filename=str(html_path)).write_pdf(str(tmp))
     return target

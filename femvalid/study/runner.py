@@ -12,14 +12,13 @@ import csv
 import io
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from femvalid import __version__
+from femvalid._files import write_atomic
 from femvalid.errors import FemvalidError, InputError, JobError
 from femvalid.geometry import load_surface
 from femvalid.loadcases import LOADCASE_TYPES
@@ -31,7 +30,7 @@ from femvalid.study.provenance import manifest, utc_now
 from femvalid.study.studyfile import Study, baselines
 from femvalid.verification.gci import gci, representative_size
 
-__all__ = ["JobResult", "run_study", "write_atomic"]
+__all__ = ["JobResult", "run_study"]
 
 #: Files whose presence means OUTDIR holds an earlier run.
 _EARLIER = ("summary.csv",)
@@ -78,26 +77,6 @@ class JobResult:
             "validation": self.validation,
             "femvalid_version": __version__,
         }
-
-
-def public_mode() -> int:
-    """The mode a newly created file gets under the current umask (mkstemp would give 0600)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` so that ``path`` is either the old or the whole new file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.chmod(tmp, public_mode())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _json_safe(value):
@@ -174,7 +153,7 @@ def run_study(study: Study, outdir: Path, force: bool = False, progress: bool = 
     from femvalid.report import write_pdf, write_report
 
     for target, make in ((outdir / "report.html", lambda: write_report(study, outdir, results, record, comparison,
-                                                                       _verification_section(outdir))),
+                                                                       surfaces, _verification_section(outdir))),
                          (outdir / "report.pdf", lambda: write_pdf(outdir / "report.html"))):
         try:
             make()
