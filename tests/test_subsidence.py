@@ -141,3 +141,50 @@ def test_stiff_punch_approaches_sneddon():
     assert kp[0] > kp[1] > kp[2] > sneddon
     extrapolated = 2 * kp[2] - kp[1]
     assert extrapolated == pytest.approx(sneddon, rel=0.08)
+
+
+def _stiff_on_soft(contrast, order=1, upper_size=0.8, lower_size=0.8):
+    """A stiff block tied onto a wider soft one (non-matching meshes), base fixed, top pushed."""
+    upper = box_mesh((2, 2, 4), (9, 8, 8), upper_size, order)
+    lower = box_mesh((0, 0, 0), (11, 10, 4), lower_size, order)
+    nodes = np.vstack([upper.nodes, lower.nodes])
+    elements = np.vstack([upper.elements, lower.elements + len(upper.nodes)])
+    E = np.concatenate([np.full(len(upper.elements), 100.0 * contrast), np.full(len(lower.elements), 100.0)])
+    slaves = np.flatnonzero(np.abs(upper.nodes[:, 2] - 4) < 1e-9)
+    masters = _faces_at(nodes, elements[len(upper.elements):], 4.0, 1e-9)
+    slave_dofs, T = tie_to_faces(nodes, slaves, masters)
+    bottom = len(upper.nodes) + np.flatnonzero(lower.nodes[:, 2] < 1e-9)
+    top = np.flatnonzero(upper.nodes[:, 2] > 8 - 1e-9)
+    dofs = np.concatenate([(3 * bottom[:, None] + np.arange(3)).ravel(), 3 * top + 2])
+    values = np.concatenate([np.zeros(3 * len(bottom)), -np.ones(len(top))])
+    return nodes, elements, E, Constraints(dofs, values, slave_dofs, T), np.unique(masters)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("order", [1, 2])
+def test_amg_iterations_stay_bounded_under_stiffness_contrast(order):
+    """Without the interface solve, CG iterations grow with the contrast; with it they stay near 1:1.
+
+    Measured (P1 / P2): 14 / 32 at 1:1; without it 52 / 96 at 1000:1 and 135 / 259 at
+    10 000:1; with it 17 / 39 at both.
+    """
+    counts = {}
+    for contrast in (1.0, 1e3, 1e4):
+        nodes, elements, E, constraints, interface = _stiff_on_soft(contrast, order)
+        for wrapped in (False, True):
+            sol = solve_elasticity(nodes, elements, E, 0.3, constraints, method="cg-amg",
+                                   interface_nodes=interface if wrapped else None)
+            counts[contrast, wrapped] = sol.report.iterations
+    assert counts[1e4, False] > 3 * counts[1.0, False]
+    assert counts[1e4, True] <= 1.5 * counts[1.0, True] + 5
+    assert counts[1e3, True] <= 1.5 * counts[1.0, True] + 5
+
+
+def test_cg_goes_on_until_a_stiff_body_pushed_into_foam_is_in_equilibrium():
+    """Displacement on the stiff body makes the load vector ~10⁴× the reactions: 1e-10 of it is not enough."""
+    nodes, elements, E, constraints, interface = _stiff_on_soft(1e4, upper_size=1.0, lower_size=0.5)
+    iterative = solve_elasticity(nodes, elements, E, 0.3, constraints, method="cg-amg", interface_nodes=interface)
+    assert "for equilibrium" in iterative.report.note
+    direct = solve_elasticity(nodes, elements, E, 0.3, constraints, method="direct")
+    scale = np.abs(direct.displacement).max()
+    assert np.abs(iterative.displacement - direct.displacement).max() < 1e-7 * scale

@@ -2,7 +2,13 @@
 
 Solvers are looked up by name in :data:`SOLVERS`; ``"auto"`` picks the direct
 solver for small systems (SuperLU's fill-in grows badly past about 50 k dofs) and
-AMG-CG otherwise. When CG stagnates, as AMG was seen to on thin struts and strong
+AMG-CG otherwise. Where a stiff body is tied to a soft one (titanium on foam, ~1000:1)
+the interface carries error modes that no point smoother or aggregate reaches, and
+AMG-CG slows down as the contrast grows (33 → 250 iterations from 900:1 to 90 000:1,
+P1, measured); the caller then names the interface dofs and the AMG cycle is wrapped
+in exact solves on that (two-dimensional, cheaply factorised) layer, which keeps the
+count near the homogeneous one (15 → 20 → 25 P1 and 34 → 43 → 49 P2 at 1:1, 900:1,
+90 000:1). When CG stagnates, as AMG was seen to on thin struts and strong
 stiffness contrasts, the direct solver takes over where it fits; an unconverged
 answer is never returned.
 """
@@ -25,6 +31,8 @@ DIRECT_MAX_DOFS = 30_000
 #: A stagnated CG falls back to the direct solver up to this many dofs.
 FALLBACK_MAX_DOFS = 400_000
 RTOL = 1e-10
+#: AMG strength threshold where a stiff body is tied to a soft one.
+INTERFACE_THETA = 0.05
 
 
 @dataclass
@@ -61,7 +69,7 @@ def _residual(A, x, b) -> float:
     return float(np.linalg.norm(b - A @ x) / norm) if norm > 0 else 0.0
 
 
-def _direct(A, b, nodes=None, rtol=RTOL):
+def _direct(A, b, nodes=None, rtol=RTOL, interface=None, x0=None):
     t0 = time.perf_counter()
     lu = spla.splu(sp.csc_matrix(A))
     t1 = time.perf_counter()
@@ -70,25 +78,55 @@ def _direct(A, b, nodes=None, rtol=RTOL):
     return x, SolveReport("direct-superlu", len(b), 1, _residual(A, x, b), t1 - t0, t2 - t1)
 
 
-def _amg_cg(A, b, nodes=None, rtol=RTOL, maxiter=400):
+def _interface_wrapped(A, cycle, interface: np.ndarray):
+    """Symmetric composition: exact solve on the interface dofs, AMG cycle, exact solve again.
+
+    Its error propagation (I − Π)(I − M A)(I − Π), Π the A-orthogonal projection onto
+    the interface dofs, is A-symmetric and contracting, so the preconditioner is SPD.
+    """
+    A = sp.csr_matrix(A)
+    lu = spla.splu(sp.csc_matrix(A[interface][:, interface]))
+
+    def apply(r):
+        z = np.zeros_like(r)
+        z[interface] = lu.solve(r[interface])
+        z += cycle @ (r - A @ z)
+        z[interface] += lu.solve((r - A @ z)[interface])
+        return z
+
+    return spla.LinearOperator(A.shape, apply, dtype=float)
+
+
+def _amg_cg(A, b, nodes=None, rtol=RTOL, maxiter=400, interface=None, x0=None):
     import pyamg
+    from pyamg.krylov import cg
 
     t0 = time.perf_counter()
     B = rigid_body_modes(nodes) if nodes is not None else None
+    tied = interface is not None and len(interface) > 0
+    # Across a 1000:1 interface the coupling is ~0.03 of the diagonals' geometric mean: a
+    # threshold above it keeps aggregates within one material (34 instead of 43 P2 iterations).
+    strength = ("symmetric", {"theta": INTERFACE_THETA if tied else 0.0})
     # Sparse LU on the coarsest level: pyamg's default dense pseudo-inverse took seconds there.
     ml = pyamg.smoothed_aggregation_solver(sp.bsr_matrix(A, blocksize=(3, 3)), B=B, symmetry="symmetric",
-                                           max_coarse=1000, coarse_solver="splu")
+                                           strength=strength, max_coarse=1000, coarse_solver="splu")
+    M = ml.aspreconditioner(cycle="V")
+    method = "cg-amg-sa"
+    if tied:
+        M = _interface_wrapped(A, M, np.unique(interface))
+        method += "+interface"
     t1 = time.perf_counter()
     history: list[float] = []
-    x = ml.solve(b, tol=rtol, accel="cg", maxiter=maxiter, residuals=history)
+    x, _ = cg(A, b, x0=x0, tol=rtol, maxiter=maxiter, M=M, residuals=history)
     t2 = time.perf_counter()
-    return x, SolveReport("cg-amg-sa", len(b), max(len(history) - 1, 0), _residual(A, x, b), t1 - t0, t2 - t1)
+    return x, SolveReport(method, len(b), max(len(history) - 1, 0), _residual(A, x, b), t1 - t0, t2 - t1)
 
 
 SOLVERS = {"direct": _direct, "cg-amg": _amg_cg}
 
 
-def solve(A, b, nodes=None, method: str = "auto", rtol: float = RTOL, source: str = "solver"):
+def solve(A, b, nodes=None, method: str = "auto", rtol: float = RTOL, source: str = "solver",
+          interface: np.ndarray | None = None, x0: np.ndarray | None = None):
     """Solve A x = b; returns (x, SolveReport).
 
     Parameters
@@ -98,6 +136,11 @@ def solve(A, b, nodes=None, method: str = "auto", rtol: float = RTOL, source: st
     nodes : ndarray (N, 3), optional
         Node coordinates (mm) for the AMG near-null space (rigid-body modes).
     method : {"auto", "direct", "cg-amg"}
+    interface : ndarray, optional
+        Dofs of a tied interface between bodies of very different stiffness; AMG-CG
+        then solves that layer exactly in each preconditioning step.
+    x0 : ndarray, optional
+        Starting guess for CG.
 
     Raises
     ------
@@ -108,7 +151,7 @@ def solve(A, b, nodes=None, method: str = "auto", rtol: float = RTOL, source: st
         method = "direct" if len(b) <= DIRECT_MAX_DOFS else "cg-amg"
     if method not in SOLVERS:
         raise ValueError(f"unknown solver {method!r}; known: {', '.join(SOLVERS)}")
-    x, report = SOLVERS[method](A, b, nodes=nodes, rtol=rtol)
+    x, report = SOLVERS[method](A, b, nodes=nodes, rtol=rtol, interface=interface, x0=x0)
     if method == "cg-amg" and not report.residual <= 10 * rtol:
         if len(b) > FALLBACK_MAX_DOFS:
             raise JobError(source, f"CG with AMG stagnated at relative residual {report.residual:.2e} "
