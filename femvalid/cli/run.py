@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from femvalid.errors import InputError
 from femvalid.study import read_study, run_study
 
 
@@ -15,13 +16,23 @@ def add_parser(sub) -> None:
     p.add_argument("--no-cache", action="store_true", help="recompute every job instead of reusing cached ones")
     p.add_argument("--strict", action="store_true", help="exit with status 1 when an acceptance criterion fails")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="run meshing and jobs in N local processes (default 1: in this process)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run them on the Dask cluster whose scheduler is at ADDRESS, e.g. tcp://10.0.0.5:8786")
+    p.add_argument("--tls-ca-file", metavar="PEM", help="Dask TLS: certificate authority file")
+    p.add_argument("--tls-cert", metavar="PEM", help="Dask TLS: this client's certificate")
+    p.add_argument("--tls-key", metavar="PEM", help="Dask TLS: this client's private key")
     p.set_defaults(handler=run)
 
 
 def run(args) -> int:
+    if args.workers < 1:
+        raise InputError("--workers", f"must be at least 1, not {args.workers}")
     study = read_study(args.study)
     outdir = Path(args.output) if args.output else Path("reports") / study.name
-    results = run_study(study, outdir, force=args.force, progress=not args.no_progress, use_cache=not args.no_cache)
+    results = run_study(study, outdir, force=args.force, progress=not args.no_progress, use_cache=not args.no_cache,
+                        workers=args.workers, scheduler=args.scheduler, security=dask_security(args))
     print_summary(results, outdir)
     if any(r.status != "ok" for r in results):
         return 3
@@ -29,6 +40,22 @@ def run(args) -> int:
     for line in failed:
         print(f"criteria not met: {line}")
     return 1 if failed and args.strict else 0
+
+
+def dask_security(args):
+    """Dask TLS settings from the command line, or None (Dask's own configuration then applies)."""
+    files = {"tls_ca_file": args.tls_ca_file, "tls_client_cert": args.tls_cert, "tls_client_key": args.tls_key}
+    given = {key: value for key, value in files.items() if value}
+    if not given:
+        return None
+    if not args.scheduler:
+        raise InputError("--tls-cert", "TLS settings apply to a Dask cluster: give --scheduler too")
+    for value in given.values():
+        if not Path(value).is_file():
+            raise InputError(value, "no such file")
+    from distributed.security import Security
+
+    return Security(require_encryption=True, **given)
 
 
 def print_summary(results, outdir: Path) -> None:

@@ -13,22 +13,21 @@ import io
 import json
 import math
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from femvalid import __version__
 from femvalid._files import write_atomic
-from femvalid.errors import FemvalidError, InputError, JobError
+from femvalid.errors import InputError
 from femvalid.geometry import load_surface
-from femvalid.loadcases import LOADCASE_TYPES
-from femvalid.meshing import MeshSettings, default_size_mm, mesh_surface, write_vtu
+from femvalid.meshing import default_size_mm, write_vtu
 from femvalid.study import cache
 from femvalid.study.comparison import compare_revisions, comparison_csv
+from femvalid.study.convergence import HEADLINE_QOI
 from femvalid.study.criteria import evaluate_criteria
+from femvalid.study.execution import JobOutcome, MeshOutcome, check_memory_for_workers, job_task, make_backend, mesh_task
 from femvalid.study.provenance import manifest, utc_now
 from femvalid.study.studyfile import Study, baselines
-from femvalid.verification.gci import gci, representative_size
 
 __all__ = ["JobResult", "run_study"]
 
@@ -98,11 +97,15 @@ def check_outdir(outdir: Path, force: bool) -> None:
 
 
 def run_study(study: Study, outdir: Path, force: bool = False, progress: bool = True,
-              use_cache: bool = True) -> list[JobResult]:
-    """Run every job of ``study`` into ``outdir``; returns the job results.
+              use_cache: bool = True, workers: int = 1, scheduler: str | None = None,
+              security=None) -> list[JobResult]:
+    """Run every job of ``study`` into ``outdir``; returns the job results in study order.
 
     With ``use_cache``, a job whose inputs and settings are unchanged since it last
     ran (anywhere) is taken from the cache instead of being meshed and solved again.
+    ``workers`` > 1 runs meshing and jobs in a local process pool; ``scheduler`` (a
+    Dask scheduler address, never implied) runs them on that cluster, with Dask
+    ``security`` settings. The results are the same as a serial run's.
     """
     from tqdm import tqdm
 
@@ -111,44 +114,25 @@ def run_study(study: Study, outdir: Path, force: bool = False, progress: bool = 
     # Every STL is read and checked before anything is written: bad input stops the
     # run whole (exit 2) instead of half-way through.
     surfaces = [load_surface(design.stl, design.units) for design in study.designs]
+    if workers > 1 and not scheduler:
+        check_memory_for_workers(study, surfaces, workers)
+    backend = make_backend(workers, scheduler, security)
     outdir.mkdir(parents=True, exist_ok=True)
     started = utc_now()
-    total = len(study.designs) * len(study.loadcases)
-    bar = tqdm(total=total, desc=study.name, unit="job", disable=not progress, file=sys.stderr)
-    results = []
-    for design, (surface, report) in zip(study.designs, surfaces):
-        keys = {case.name: cache.job_key(study, design, case) for case in study.loadcases}
-        hits = {}
-        for case in study.loadcases:
-            folder = _job_folder(outdir, design, case)
-            hit = cache.load(keys[case.name], folder) if use_cache else None
-            if hit is not None:
-                hits[case.name] = _from_cache(hit, study, design, case, folder)
-        meshes = None
-        if len(hits) < len(study.loadcases):
-            bar.set_postfix_str(f"meshing {design.name} {design.revision}")
-            try:
-                meshes, mesh_info, warnings = _mesh_design(design, surface, report, study)
-            except JobError as exc:
-                for case in study.loadcases:
-                    results.append(hits.get(case.name) or _failed(design, case, exc.reason))
-                    bar.update()
-                continue
-        for case in study.loadcases:
-            bar.set_postfix_str(f"{design.name} {design.revision} {case.name}")
-            if case.name in hits:
-                results.append(hits[case.name])
-            else:
-                result = _run_job(study, design, case, meshes, mesh_info, list(warnings), outdir)
-                if use_cache and result.status == "ok":
-                    cache.store(keys[case.name], _job_folder(outdir, design, case))
-                results.append(result)
-            bar.update()
-    bar.close()
+    bar = tqdm(total=len(study.designs) * len(study.loadcases), desc=study.name, unit="job",
+               disable=not progress, file=sys.stderr)
+    results: dict[tuple[int, int], JobResult] = {}
+    try:
+        _run_jobs(study, surfaces, outdir, use_cache, backend, bar, results)
+    finally:
+        backend.close()
+        bar.close()
+    results = [results[key] for key in sorted(results)]
     write_atomic(outdir / "summary.csv", summary_csv(results))
     comparison = compare_revisions(results, baselines(study))
     write_atomic(outdir / "comparison.csv", comparison_csv(comparison))
     record = manifest(study, outdir, results, started, utc_now())
+    record["execution"] = backend.description
     write_atomic(outdir / "manifest.json", json.dumps(_json_safe(record), indent=2) + "\n")
     from femvalid.report import write_pdf, write_report
 
@@ -163,6 +147,61 @@ def run_study(study: Study, outdir: Path, force: bool = False, progress: bool = 
     return results
 
 
+def _run_jobs(study, surfaces, outdir, use_cache, backend, bar, results) -> None:
+    """Mesh each design that has a job to run, then run its jobs, as the back-end allows."""
+    sizes = study.mesh_refine_mm
+    pending = {}  # task handle -> ("mesh", design index) | ("job", design index, case index)
+    for i, (design, (surface, report)) in enumerate(zip(study.designs, surfaces)):
+        todo = []
+        for j, case in enumerate(study.loadcases):
+            key = cache.job_key(study, design, case)
+            stored = cache.load(key, _job_folder(outdir, design, case)) if use_cache else None
+            if stored is not None:
+                results[i, j] = _from_cache(stored, study, design, case, _job_folder(outdir, design, case))
+                bar.update()
+            else:
+                todo.append(j)
+        if todo:
+            design_sizes = sizes or (study.mesh_size_mm or default_size_mm(surface),)
+            pending[backend.submit(mesh_task, design, surface, report, design_sizes, study.mesh_order)] = ("mesh", i, todo)
+    meshed = {}
+    while pending:
+        for handle in backend.wait(list(pending)):
+            kind, i, detail = pending.pop(handle)
+            design = study.designs[i]
+            if kind == "mesh":
+                outcome = _outcome(handle, MeshOutcome)
+                if outcome.meshes is None:
+                    for j in detail:
+                        results[i, j] = _failed(design, study.loadcases[j], outcome.error)
+                        bar.update()
+                    continue
+                meshed[i] = outcome
+                shared = backend.share(outcome.meshes)
+                for j in detail:
+                    case = study.loadcases[j]
+                    source = f"{design.name} {design.revision} / {case.name}"
+                    pending[backend.submit(job_task, design, case, shared, source)] = ("job", i, j)
+                outcome.meshes = None  # the jobs hold them now
+            else:
+                case = study.loadcases[detail]
+                bar.set_postfix_str(f"{design.name} {design.revision} {case.name}")
+                result = _record_job(study, design, case, meshed[i], _outcome(handle, JobOutcome), outdir)
+                if use_cache and result.status == "ok":
+                    cache.store(cache.job_key(study, design, case), _job_folder(outdir, design, case))
+                results[i, detail] = result
+                bar.update()
+
+
+def _outcome(handle, kind):
+    """A task's outcome; a worker that died or a bug in it becomes a failure with its reason."""
+    try:
+        return handle.result()
+    except Exception as exc:
+        reason = f"the worker running it failed: {type(exc).__name__}: {exc}".rstrip(": ")
+        return kind(None, error=reason) if kind is MeshOutcome else kind(error=reason)
+
+
 def _verification_section(outdir: Path) -> str | None:
     """The section `femvalid verify` wrote, next to the study's output or in reports/verification."""
     for candidate in (outdir / "verification.html", outdir.parent / "verification" / "verification.html",
@@ -170,27 +209,6 @@ def _verification_section(outdir: Path) -> str | None:
         if candidate.is_file():
             return candidate.read_text(encoding="utf-8")
     return None
-
-
-def _mesh_design(design, surface, report, study):
-    """The design's meshes, finest first (three with ``[mesh] refine``), and the finest's info."""
-    sizes = study.mesh_refine_mm or (study.mesh_size_mm or default_size_mm(surface),)
-    started = time.perf_counter()
-    meshes = [mesh_surface(surface, MeshSettings(h, study.mesh_order), source=str(design.stl)) for h in sorted(sizes)]
-    mesh, size = meshes[0], min(sizes)
-    info = {
-        "nodes": len(mesh.nodes),
-        "elements": len(mesh.elements),
-        "order": mesh.order,
-        "size_mm": size,
-        "seconds": time.perf_counter() - started,
-        "quality": mesh.quality.to_dict(),
-        "volume_error_percent": 100.0 * mesh.quality.volume_error,
-    }
-    if len(meshes) > 1:
-        info["refinement"] = [{"size_mm": m.size_mm, "elements": len(m.elements), "nodes": len(m.nodes),
-                               "representative_size_mm": representative_size(m.volume, len(m.elements))} for m in meshes]
-    return meshes, info, [*report.warnings, *report.repairs, *mesh.quality.warnings()]
 
 
 def _failed(design, case, reason) -> JobResult:
@@ -241,43 +259,25 @@ def _from_cache(stored: dict, study, design, case, folder) -> JobResult:
     return result
 
 
-def _run_job(study, design, case, meshes, mesh_info, warnings, outdir) -> JobResult:
-    result = JobResult(design.name, design.revision, case.name, mesh=mesh_info, warnings=warnings)
+def _record_job(study, design, case, meshed: MeshOutcome, outcome: JobOutcome, outdir) -> JobResult:
+    """Write a finished job's fields and results.json into its folder."""
+    result = JobResult(design.name, design.revision, case.name, mesh=meshed.info, warnings=list(meshed.warnings))
     result.inputs = _inputs(study, design, case)
     folder = _job_folder(outdir, design, case)
-    source = f"{design.name} {design.revision} / {case.name}"
-    try:
-        analysis = LOADCASE_TYPES[case.type](meshes[0], design.material, case, source=source)
+    if outcome.error:
+        result.status, result.error = "failed", outcome.error
+    else:
+        analysis = outcome.analysis
         result.qoi, result.solver = analysis.qoi, analysis.solver
         result.warnings += analysis.warnings
-        if len(meshes) == 3:
-            coarser = [LOADCASE_TYPES[case.type](m, design.material, case, source=source).qoi for m in meshes[1:]]
-            result.convergence = _convergence(meshes, [analysis.qoi, *coarser])
-            result.warnings += [f"{key}: {flag}" for key, c in result.convergence.items() for flag in c["flags"]
-                                if key in _HEADLINE_QOI]
+        result.convergence = outcome.convergence
+        result.warnings += [f"{key}: {flag}" for key, c in result.convergence.items() for flag in c["flags"]
+                            if key in HEADLINE_QOI]
         write_vtu(analysis.mesh, folder / "fields.vtu", point_data=analysis.point_data, cell_data=analysis.cell_data)
         result.criteria = evaluate_criteria(study.criteria, result.qoi, result.convergence)
         _compare_with_bench(study, result)
-    except FemvalidError as exc:
-        result.status, result.error = "failed", exc.reason
     _write_results(folder, result)
     return result
-
-
-#: Quantities whose convergence flags are repeated among a job's warnings.
-_HEADLINE_QOI = ("stiffness_N_per_mm", "von_mises_p99_MPa", "subsidence_mm", "safety_factor_yield")
-
-
-def _convergence(meshes, qois) -> dict:
-    """GCI (Celik et al. 2008) of every quantity that changes between the three meshes."""
-    sizes = [representative_size(m.volume, len(m.elements)) for m in meshes]
-    out = {}
-    for key, value in qois[0].items():
-        values = [q.get(key) for q in qois]
-        if key == "force_N" or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
-            continue
-        out[key] = gci(values, sizes).to_dict()
-    return out
 
 
 def summary_csv(results: list[JobResult]) -> str:
