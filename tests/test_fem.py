@@ -166,3 +166,28 @@ def test_library_material_in_a_case():
     a = axial(mesh, "frictionless", material=peek)
     assert a.qoi["stiffness_N_per_mm"] == pytest.approx(peek.youngs_modulus_MPa * 24 / 3, rel=1e-6)
     assert a.qoi["safety_factor_yield"] == pytest.approx(peek.yield_MPa / (1000 / 24), rel=1e-6)
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_single_precision_amg_cg_matches_direct_and_repeats_exactly(order):
+    """The AMG hierarchy is single precision; CG's answer must still be double-precision accurate.
+
+    And the hierarchy must not depend on a random start vector (pyamg's spectral
+    radius estimate), or two runs of one study would differ in the last digits.
+    """
+    from femvalid.fem.assembly import assemble_stiffness
+    from femvalid.fem.constraints import reduce_system
+    from femvalid.fem.solvers import solve
+    from femvalid.loadcases.axial import find_platen_contacts, platen_constraints
+
+    mesh = box_mesh((12, 8, 10), 0.9 if order == 1 else 1.6, order)
+    contacts = find_platen_contacts(mesh.nodes, 1e-6)
+    K = assemble_stiffness(mesh.nodes, mesh.elements, order, 110000.0, 0.3)
+    system = reduce_system(K, np.zeros(3 * len(mesh.nodes)), platen_constraints(mesh.nodes, contacts, "bonded"))
+    exact, _ = solve(system.A, system.b, method="direct")
+    first, report = solve(system.A, system.b, nodes=mesh.nodes, method="cg-amg")
+    np.random.seed(12345)  # pyamg draws from the global generator
+    again, _ = solve(system.A, system.b, nodes=mesh.nodes, method="cg-amg")
+    assert report.method == "cg-amg-sa-single" and report.residual < 1e-10
+    assert np.abs(first - exact).max() < 1e-8 * np.abs(exact).max()
+    assert np.array_equal(first, again)

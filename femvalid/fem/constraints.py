@@ -54,35 +54,94 @@ class ReducedSystem:
     b: np.ndarray
     P: sp.csr_matrix
     u0: np.ndarray
+    K: sp.spmatrix | None = None  # the full stiffness, where A is not K itself
+    constrained: np.ndarray | None = None  # dofs whose K rows are kept in K_rows
+    K_rows: sp.csr_matrix | None = None
 
     def expand(self, w: np.ndarray) -> np.ndarray:
         """Full displacement vector u = P w + u0 (mm)."""
         return self.P @ w + self.u0
 
+    def reactions(self, u: np.ndarray, F: np.ndarray) -> np.ndarray:
+        """K u − F (N): the forces the constraints exert, and the residual elsewhere."""
+        if self.K is not None:
+            return self.K @ u - F
+        # A is K with the constrained rows and columns cut out, b = F − K u0 on the rest.
+        r = self.A @ u - self.b
+        r[self.constrained] = self.K_rows @ u - F[self.constrained]
+        return r
 
-def reduce_system(K: sp.spmatrix, F: np.ndarray, constraints: Constraints) -> ReducedSystem:
-    """Eliminate ``constraints`` from K u = F, keeping symmetry and the block size."""
+
+def reduce_system(K: sp.spmatrix, F: np.ndarray, constraints: Constraints, overwrite: bool = False) -> ReducedSystem:
+    """Eliminate ``constraints`` from K u = F, keeping symmetry and the block size.
+
+    Without multi-point constraints the reduced matrix is K with the prescribed rows
+    and columns zeroed in place (``overwrite``: K's own storage, else a copy); only
+    the prescribed rows are kept aside for the reactions. That needs no sparse
+    products and no second matrix, which sets the peak memory of a large solve.
+    """
+    if constraints.T is None or not len(constraints.slaves):
+        return _reduce_dirichlet(K if overwrite else K.copy(), F, constraints)
     n = K.shape[0]
     constrained = np.zeros(n, bool)
     constrained[constraints.dofs] = True
     constrained[constraints.slaves] = True
     free = sp.diags((~constrained).astype(float), format="csr")
-    P = free
     u0 = np.zeros(n)
     u0[constraints.dofs] = constraints.values
-    if constraints.T is not None and len(constraints.slaves):
-        T = sp.csr_matrix(constraints.T)
-        if np.isin(T.indices, constraints.slaves).any():
-            raise ValueError("a master dof is itself a slave")
-        rows = sp.csr_matrix((np.ones(len(constraints.slaves)), (constraints.slaves, np.arange(len(constraints.slaves)))),
-                             shape=(n, len(constraints.slaves)))
-        spread = rows @ T  # n × n, slave rows hold T
-        P = (free + spread @ free).tocsr()
-        u0 = u0 + spread @ u0
+    T = sp.csr_matrix(constraints.T)
+    if np.isin(T.indices, constraints.slaves).any():
+        raise ValueError("a master dof is itself a slave")
+    rows = sp.csr_matrix((np.ones(len(constraints.slaves)), (constraints.slaves, np.arange(len(constraints.slaves)))),
+                         shape=(n, len(constraints.slaves)))
+    spread = rows @ T  # n × n, slave rows hold T
+    P = (free + spread @ free).tocsr()
+    u0 = u0 + spread @ u0
     Kc = K.tocsr()
     A = (P.T @ Kc @ P).tocsr()
-    diagonal = Kc.diagonal()
-    scale = float(diagonal[diagonal > 0].mean()) if np.any(diagonal > 0) else 1.0
-    A = A + sp.diags(constrained * scale, format="csr")
+    A = A + sp.diags(constrained * _unit_scale(Kc.diagonal()), format="csr")
     b = P.T @ (F - Kc @ u0)
-    return ReducedSystem(A=A.tobsr(blocksize=(3, 3)), b=b, P=P, u0=u0)
+    return ReducedSystem(A=A.tobsr(blocksize=(3, 3)), b=b, P=P, u0=u0, K=K)
+
+
+def _unit_scale(diagonal: np.ndarray) -> float:
+    """Diagonal given to constrained unknowns: the mean stiffness, so they scale like the rest."""
+    return float(diagonal[diagonal > 0].mean()) if np.any(diagonal > 0) else 1.0
+
+
+def _reduce_dirichlet(K: sp.spmatrix, F: np.ndarray, constraints: Constraints) -> ReducedSystem:
+    """Prescribed displacements only: zero K's constrained rows and columns in place."""
+    K = K if isinstance(K, sp.bsr_matrix) and K.blocksize == (3, 3) else sp.bsr_matrix(K, blocksize=(3, 3))
+    n = K.shape[0]
+    dofs = constraints.dofs
+    u0 = np.zeros(n)
+    u0[dofs] = constraints.values
+    b = F - K @ u0
+    K_rows = _rows(K, dofs)
+    scale = _unit_scale(K.diagonal())
+    keep = np.ones(n)
+    keep[dofs] = 0.0
+    keep = keep.reshape(-1, 3)
+    row = np.repeat(np.arange(n // 3), np.diff(K.indptr))
+    data = K.data
+    for i in range(3):
+        data[:, i, :] *= keep[row, i][:, None]
+        data[:, :, i] *= keep[K.indices, i][:, None]
+    diagonal_blocks = np.flatnonzero(K.indices == row)
+    where = np.full(n // 3, -1)
+    where[row[diagonal_blocks]] = diagonal_blocks
+    data[where[dofs // 3], dofs % 3, dofs % 3] = scale
+    b[dofs] = 0.0
+    P = sp.diags(keep.ravel(), format="csr")
+    return ReducedSystem(A=K, b=b, P=P, u0=u0, constrained=dofs, K_rows=K_rows)
+
+
+def _rows(K: sp.bsr_matrix, dofs: np.ndarray) -> sp.csr_matrix:
+    """Rows ``dofs`` of a 3×3-block BSR matrix, without converting all of it."""
+    nodes, local = np.unique(dofs // 3, return_inverse=True)
+    starts, stops = K.indptr[nodes], K.indptr[nodes + 1]
+    counts = stops - starts
+    take = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(counts.sum())
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    block_rows = sp.bsr_matrix((K.data[take], K.indices[take], indptr), shape=(3 * len(nodes), K.shape[1]))
+    return sp.csr_matrix(block_rows)[3 * local + dofs % 3]
