@@ -1,5 +1,6 @@
-import sys
+"""``python -m femvalid``: the same as the ``femvalid`` command."""
 
 from femvalid.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -7,8 +7,8 @@ every file is written, atomically, by the process that owns the run.
 
 Tasks never raise for a failure the user should read about: they return its reason,
 because femvalid's exceptions do not cross process boundaries intact. A worker that
-dies (killed, out of memory) surfaces as an exception from ``result()``, which the
-runner records as a failed job.
+dies (killed, out of memory) surfaces as an exception from ``result()``: the runner
+then asks the back-end to ``recover`` and runs the task once more.
 """
 
 from __future__ import annotations
@@ -124,6 +124,9 @@ class Serial:
     def share(self, value):
         return value
 
+    def recover(self):
+        pass
+
     def wait(self, handles):
         task = max((h for h in handles if not h.done), key=lambda h: h.seq, default=None)
         if task is not None:
@@ -139,6 +142,7 @@ class LocalPool:
 
     def __init__(self, workers: int):
         self.description = f"local process pool, {workers} workers"
+        self.workers = workers
         # Workers start on demand and inherit this environment; this process's own
         # libraries are loaded already and keep theirs.
         self._saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
@@ -147,6 +151,12 @@ class LocalPool:
 
     def submit(self, fn, *args):
         return self.pool.submit(fn, *args)
+
+    def recover(self):
+        """A worker died: the pool is broken for good; start a fresh one."""
+        if getattr(self.pool, "_broken", False):
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
 
     def share(self, value):
         return value
@@ -183,6 +193,9 @@ class DaskCluster:
 
     def submit(self, fn, *args):
         return self.client.submit(fn, *args, pure=False, retries=self.RETRIES)
+
+    def recover(self):
+        pass  # the scheduler moves a dead worker's tasks to the others itself
 
     def share(self, value):
         return self.client.scatter(value, hash=False)

@@ -12,12 +12,14 @@ import csv
 import io
 import json
 import math
+import os
+import platform
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from femvalid import __version__
-from femvalid._files import write_atomic
+from femvalid._files import exclusive_lock, remove_partial_files, write_atomic
 from femvalid.errors import InputError
 from femvalid.geometry import load_surface
 from femvalid.meshing import default_size_mm, write_vtu
@@ -33,6 +35,8 @@ __all__ = ["JobResult", "run_study"]
 
 #: Files whose presence means OUTDIR holds an earlier run.
 _EARLIER = ("summary.csv",)
+#: Held by the run writing into OUTDIR; a second run into the same folder is refused.
+LOCK_NAME = ".femvalid-run.lock"
 
 
 @dataclass
@@ -107,8 +111,6 @@ def run_study(study: Study, outdir: Path, force: bool = False, progress: bool = 
     Dask scheduler address, never implied) runs them on that cluster, with Dask
     ``security`` settings. The results are the same as a serial run's.
     """
-    from tqdm import tqdm
-
     outdir = Path(outdir)
     check_outdir(outdir, force)
     # Every STL is read and checked before anything is written: bad input stops the
@@ -117,7 +119,23 @@ def run_study(study: Study, outdir: Path, force: bool = False, progress: bool = 
     if workers > 1 and not scheduler:
         check_memory_for_workers(study, surfaces, workers)
     backend = make_backend(workers, scheduler, security)
-    outdir.mkdir(parents=True, exist_ok=True)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+        label = f"pid {os.getpid()} on {platform.node()}, started {utc_now()}"
+        with exclusive_lock(outdir / LOCK_NAME, label) as held:
+            if held is not True:
+                raise InputError(outdir, f"another femvalid run ({held}) is writing into this folder; wait for it "
+                                         "to finish or use -o for another folder")
+            check_outdir(outdir, force)  # again, now that no other run can be writing
+            remove_partial_files(outdir)
+            return _run_locked(study, surfaces, outdir, progress, use_cache, backend)
+    finally:
+        backend.close()
+
+
+def _run_locked(study, surfaces, outdir, progress, use_cache, backend) -> list[JobResult]:
+    from tqdm import tqdm
+
     started = utc_now()
     bar = tqdm(total=len(study.designs) * len(study.loadcases), desc=study.name, unit="job",
                disable=not progress, file=sys.stderr)
@@ -125,7 +143,6 @@ def run_study(study: Study, outdir: Path, force: bool = False, progress: bool = 
     try:
         _run_jobs(study, surfaces, outdir, use_cache, backend, bar, results)
     finally:
-        backend.close()
         bar.close()
     results = [results[key] for key in sorted(results)]
     write_atomic(outdir / "summary.csv", summary_csv(results))
@@ -148,9 +165,16 @@ def run_study(study: Study, outdir: Path, force: bool = False, progress: bool = 
 
 
 def _run_jobs(study, surfaces, outdir, use_cache, backend, bar, results) -> None:
-    """Mesh each design that has a job to run, then run its jobs, as the back-end allows."""
-    sizes = study.mesh_refine_mm
-    pending = {}  # task handle -> ("mesh", design index) | ("job", design index, case index)
+    """Mesh each design that has a job to run, then run its jobs, as the back-end allows.
+
+    A task whose worker died (killed, out of memory) is run once more on a fresh
+    worker; if that fails too, its jobs are recorded as failed with the reason.
+    """
+    pending = {}  # task handle -> (what, design index, detail, fn, args, attempt)
+
+    def submit(what, i, detail, fn, args, attempt=1):
+        pending[backend.submit(fn, *args)] = (what, i, detail, fn, args, attempt)
+
     for i, (design, (surface, report)) in enumerate(zip(study.designs, surfaces)):
         todo = []
         for j, case in enumerate(study.loadcases):
@@ -162,15 +186,23 @@ def _run_jobs(study, surfaces, outdir, use_cache, backend, bar, results) -> None
             else:
                 todo.append(j)
         if todo:
-            design_sizes = sizes or (study.mesh_size_mm or default_size_mm(surface),)
-            pending[backend.submit(mesh_task, design, surface, report, design_sizes, study.mesh_order)] = ("mesh", i, todo)
+            sizes = study.mesh_refine_mm or (study.mesh_size_mm or default_size_mm(surface),)
+            submit("mesh", i, todo, mesh_task, (design, surface, report, sizes, study.mesh_order))
     meshed = {}
     while pending:
         for handle in backend.wait(list(pending)):
-            kind, i, detail = pending.pop(handle)
+            what, i, detail, fn, args, attempt = pending.pop(handle)
             design = study.designs[i]
-            if kind == "mesh":
-                outcome = _outcome(handle, MeshOutcome)
+            try:
+                outcome = handle.result()
+            except Exception as exc:
+                if attempt == 1:
+                    backend.recover()
+                    submit(what, i, detail, fn, args, attempt=2)
+                    continue
+                reason = f"the worker running it failed twice: {type(exc).__name__}: {exc}".rstrip(": ")
+                outcome = MeshOutcome(None, error=reason) if what == "mesh" else JobOutcome(error=reason)
+            if what == "mesh":
                 if outcome.meshes is None:
                     for j in detail:
                         results[i, j] = _failed(design, study.loadcases[j], outcome.error)
@@ -180,26 +212,16 @@ def _run_jobs(study, surfaces, outdir, use_cache, backend, bar, results) -> None
                 shared = backend.share(outcome.meshes)
                 for j in detail:
                     case = study.loadcases[j]
-                    source = f"{design.name} {design.revision} / {case.name}"
-                    pending[backend.submit(job_task, design, case, shared, source)] = ("job", i, j)
+                    submit("job", i, j, job_task, (design, case, shared, f"{design.name} {design.revision} / {case.name}"))
                 outcome.meshes = None  # the jobs hold them now
             else:
                 case = study.loadcases[detail]
                 bar.set_postfix_str(f"{design.name} {design.revision} {case.name}")
-                result = _record_job(study, design, case, meshed[i], _outcome(handle, JobOutcome), outdir)
+                result = _record_job(study, design, case, meshed[i], outcome, outdir)
                 if use_cache and result.status == "ok":
                     cache.store(cache.job_key(study, design, case), _job_folder(outdir, design, case))
                 results[i, detail] = result
                 bar.update()
-
-
-def _outcome(handle, kind):
-    """A task's outcome; a worker that died or a bug in it becomes a failure with its reason."""
-    try:
-        return handle.result()
-    except Exception as exc:
-        reason = f"the worker running it failed: {type(exc).__name__}: {exc}".rstrip(": ")
-        return kind(None, error=reason) if kind is MeshOutcome else kind(error=reason)
 
 
 def _verification_section(outdir: Path) -> str | None:
