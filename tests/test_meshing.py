@@ -1,5 +1,6 @@
-"""Meshing: volumes against closed forms, P2 geometry, quality, timeout."""
+"""Meshing: volumes against closed forms, P2 geometry, quality, timeout, kept or remeshed boundary."""
 
+import json
 import time
 
 import meshio
@@ -7,12 +8,13 @@ import numpy as np
 import pytest
 
 from femvalid.errors import MeshingError
-from femvalid.geometry import InterbodyCage, Surface, VertebralBodyReplacement
+from femvalid.geometry import InterbodyCage, Surface, VertebralBodyReplacement, write_stl
 from femvalid.meshing import MeshSettings, mesh_surface, write_vtu
 from femvalid.fem.loads import boundary_faces_of
+from femvalid.meshing.boundary import choose_boundary
 from femvalid.meshing.high_order import closest_points_on_triangles
 from femvalid.meshing.quality import aspect_ratio, scaled_jacobian
-from tests.helpers import box_triangles
+from tests.helpers import box_triangles, run_cli
 
 IMPLANTS = {
     "cage": InterbodyCage(),
@@ -127,3 +129,130 @@ def test_meshing_is_reproducible(surfaces):
     b = mesh_surface(surfaces["cage"], MeshSettings(1.2, 2))
     np.testing.assert_array_equal(a.nodes, b.nodes)
     np.testing.assert_array_equal(a.elements, b.elements)
+
+
+# -- boundary mesh: keep the STL's triangles or remesh them ------------------------
+
+def fine_box_triangles(lo, hi, edge_mm: float) -> np.ndarray:
+    """Outward triangles (n, 3, 3) of a box, each face a grid of squares of side ``edge_mm`` split in two."""
+    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+    out = []
+    for axis in range(3):
+        u, v = [a for a in range(3) if a != axis]
+        gu = np.linspace(lo[u], hi[u], round((hi[u] - lo[u]) / edge_mm) + 1)
+        gv = np.linspace(lo[v], hi[v], round((hi[v] - lo[v]) / edge_mm) + 1)
+        for value, outward in ((lo[axis], -1.0), (hi[axis], 1.0)):
+            grid = np.zeros((len(gu), len(gv), 3))
+            grid[..., u], grid[..., v], grid[..., axis] = gu[:, None], gv[None, :], value
+            a, b, c, d = grid[:-1, :-1], grid[1:, :-1], grid[1:, 1:], grid[:-1, 1:]
+            tri = np.concatenate([np.stack([a, b, c], 2), np.stack([a, c, d], 2)]).reshape(-1, 3, 3)
+            normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])[:, axis]
+            out.append(tri if normal[0] * outward > 0 else tri[:, ::-1])
+    return np.concatenate(out)
+
+
+FINE_BOXES = {  # name: (triangles, volume mm³), facets 0.5 mm
+    "box": (fine_box_triangles((0, 0, 0), (10, 8, 6), 0.5), 480.0),
+    "box-with-cavity": (np.concatenate([fine_box_triangles((0, 0, 0), (10, 8, 6), 0.5),
+                                        fine_box_triangles((3, 3, 2), (6, 5, 4), 0.5)[:, ::-1]]), 468.0),
+}
+
+
+def _triangle_set(triangles: np.ndarray) -> list:
+    """Triangles as sorted corner tuples, sorted: the same triangles compare equal, exactly."""
+    return sorted(tuple(sorted(map(tuple, t))) for t in np.asarray(triangles).tolist())
+
+
+@pytest.mark.parametrize("order", [1, 2])
+@pytest.mark.parametrize("name", sorted(FINE_BOXES))
+def test_kept_triangles_are_the_mesh_boundary(name, order):
+    """With ``surface="keep"`` the volume mesh's boundary faces are exactly the STL's triangles."""
+    triangles, volume = FINE_BOXES[name]
+    surface = Surface.from_triangles(triangles)
+    mesh = mesh_surface(surface, MeshSettings(0.5, order, surface="keep"))
+    assert mesh.quality.surface == "keep"
+    faces = boundary_faces_of(mesh.corners)
+    assert len(faces) == len(triangles)
+    assert _triangle_set(mesh.nodes[faces]) == _triangle_set(triangles)
+    assert mesh.volume == pytest.approx(volume, rel=1e-12)
+    assert mesh.quality.sicn.min() > 0.1
+    if order == 2:  # mid-side nodes are projected on the STL: on a flat facet that is the midpoint
+        e = mesh.elements
+        midpoint = 0.5 * (mesh.nodes[e[:, [0, 1, 0, 0, 1, 2]]] + mesh.nodes[e[:, [1, 2, 2, 3, 3, 3]]])
+        assert np.abs(mesh.nodes[e[:, 4:]] - midpoint).max() < 1e-12
+        assert mesh.quality.jacobian_ratio.min() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("stl, size_mm, expected", [
+    ("fine", 0.5, "keep"),            # facets at the requested size and well shaped
+    ("fine", 0.48, "keep"),           # edges up to 0.707 mm ≤ 1.5 × 0.48 mm
+    ("fine", 0.7, "keep"),            # median edge 0.5 mm ≥ 0.7 mm / 1.5
+    ("fine", 0.8, "remesh"),          # median edge 0.5 mm < 0.8 mm / 1.5: finer than asked for
+    ("fine", 2.0, "remesh"),          # a fine STL meshed coarse
+    ("fine", 0.3, "remesh"),          # facet diagonals longer than 1.5 × the size
+    ("coarse", 0.5, "remesh"),        # 12 triangles
+])
+def test_auto_boundary_choice(stl, size_mm, expected):
+    lo, hi = (0, 0, 0), (10, 8, 6)
+    surface = Surface.from_triangles(fine_box_triangles(lo, hi, 0.5) if stl == "fine" else box_triangles(lo, hi))
+    choice = choose_boundary(surface, size_mm)
+    assert choice.mode == expected, choice.reason
+    assert choose_boundary(surface, size_mm, "keep").mode == "keep"
+    assert choose_boundary(surface, size_mm, "remesh").mode == "remesh"
+
+
+def test_auto_remeshes_slivers_and_refinement_boxes():
+    triangles = fine_box_triangles((0, 0, 0), (10, 8, 6), 0.5)
+    stretched = Surface.from_triangles(triangles * [1.0, 1.0, 0.2])  # 0.5 × 0.1 mm squares: 11° angles
+    choice = choose_boundary(stretched, 0.5)
+    assert choice.mode == "remesh" and "angle" in choice.reason
+    assert choose_boundary(Surface.from_triangles(triangles), 0.5, refined=True).mode == "remesh"
+    with pytest.raises(ValueError, match="surface must be one of"):
+        MeshSettings(1.0, surface="fast")
+
+
+def test_auto_meshes_fine_and_coarse_stls():
+    """auto keeps a fine STL at its size, and remeshes it (fewer, larger elements) when asked coarser."""
+    surface = Surface.from_triangles(FINE_BOXES["box"][0])
+    kept = mesh_surface(surface, MeshSettings(0.5, 1))
+    coarse = mesh_surface(surface, MeshSettings(2.0, 1))
+    assert (kept.quality.surface, coarse.quality.surface) == ("keep", "remesh")
+    assert len(boundary_faces_of(coarse.corners)) < len(surface.faces) / 4
+    assert coarse.volume == pytest.approx(480.0, rel=1e-9)
+    assert kept.quality.to_dict()["surface"] == "keep" and "0.5 mm" in kept.quality.surface_reason
+
+
+def test_auto_falls_back_to_remesh_when_kept_triangles_fail(monkeypatch):
+    from femvalid.meshing import mesher
+
+    real, modes = mesher._mesh, []
+
+    def failing_keep(surface, settings, choice, deadline, source):
+        modes.append(choice.mode)
+        if choice.mode == "keep":
+            raise MeshingError(source, "meshing failed after 0.1 s: gmsh: HXT 3D mesh failed")
+        return real(surface, settings, choice, deadline, source)
+
+    monkeypatch.setattr(mesher, "_mesh", failing_keep)
+    surface = Surface.from_triangles(FINE_BOXES["box"][0])
+    mesh = mesh_surface(surface, MeshSettings(0.5, 1))
+    assert modes == ["keep", "remesh"]
+    assert mesh.quality.surface == "remesh" and "HXT 3D mesh failed" in mesh.quality.surface_reason
+    modes.clear()
+    with pytest.raises(MeshingError, match="HXT"):  # asked for keep: no fallback
+        mesh_surface(surface, MeshSettings(0.5, 1, surface="keep"))
+    assert modes == ["keep"]
+
+
+def test_cli_mesh_reports_the_boundary(tmp_path, capsys):
+    stl = tmp_path / "fine.stl"
+    write_stl(stl, FINE_BOXES["box"][0])
+    out = tmp_path / "fine.vtu"
+    status, text, err = run_cli(capsys, "mesh", stl, "-o", out, "--size", "0.5")
+    assert status == 0, err
+    assert "surface: kept the STL's triangles" in text and "tets/s" in text
+    status, text, err = run_cli(capsys, "mesh", stl, "-o", out, "--size", "0.5", "--surface", "remesh", "--json")
+    assert status == 0, err
+    result = json.loads(text)
+    assert result["mesh"]["quality"]["surface"] == "remesh"
+    assert result["mesh"]["tets_per_s"] > 0

@@ -10,7 +10,10 @@ from femvalid.cli import warn
 from femvalid.cli.check import add_input_options
 from femvalid.errors import InputError
 from femvalid.geometry import load_surface
+from femvalid.geometry.stl import triangle_count
 from femvalid.meshing import MeshSettings, default_size_mm, mesh_surface, write_vtu
+from femvalid.meshing.boundary import SURFACE_MODES
+from femvalid.meshing.mesher import check_meshable
 
 
 def add_parser(sub) -> None:
@@ -20,6 +23,9 @@ def add_parser(sub) -> None:
     p.add_argument("--size", type=float, metavar="MM", help="target element edge length, mm (default: volume/area)")
     p.add_argument("--order", type=int, choices=(1, 2), default=1, help="1 linear, 2 quadratic tetrahedra")
     p.add_argument("--timeout", type=float, default=600.0, metavar="S", help="kill gmsh after S seconds (default 600)")
+    p.add_argument("--surface", choices=SURFACE_MODES, default="auto",
+                   help="boundary mesh: keep the STL's triangles, remesh them at --size, or auto (default): "
+                        "keep them when they are already about --size and well shaped")
     add_input_options(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=run)
@@ -33,12 +39,14 @@ def run(args) -> int:
         raise InputError(output, f"folder {output.parent} does not exist")
     if args.size is not None and not args.size > 0:
         raise InputError(args.stl, f"--size must be a positive length in mm, got {args.size:g}")
+    check_meshable(triangle_count(args.stl) or 0, args.stl)  # before reading a file too large to mesh
     surface, report = load_surface(args.stl, args.units, repair=args.repair)
     for message in report.warnings:
         warn(args.stl, message)
     size = args.size or default_size_mm(surface)
     started = time.perf_counter()
-    mesh = mesh_surface(surface, MeshSettings(size, args.order, timeout_s=args.timeout), source=args.stl)
+    settings = MeshSettings(size, args.order, timeout_s=args.timeout, surface=args.surface)
+    mesh = mesh_surface(surface, settings, source=args.stl)
     seconds = time.perf_counter() - started
     for message in mesh.quality.warnings():
         warn(args.stl, message)
@@ -51,6 +59,8 @@ def run(args) -> int:
             "order": mesh.order,
             "size_mm": size,
             "seconds": seconds,
+            "tets_per_s": len(mesh.elements) / seconds,
+            "gmsh_seconds": mesh.quality.gmsh_seconds,
             "quality": mesh.quality.to_dict(),
         },
         "output": str(output),
@@ -59,9 +69,11 @@ def run(args) -> int:
         print(json.dumps(result, indent=2))
     else:
         q = mesh.quality.to_dict()
+        boundary = "kept the STL's triangles" if q["surface"] == "keep" else f"remeshed at {size:g} mm"
         print(
             f"{output}: {len(mesh.elements)} {'quadratic' if mesh.order == 2 else 'linear'} tetrahedra, "
-            f"{len(mesh.nodes)} nodes, size {size:g} mm, {seconds:.1f} s\n"
+            f"{len(mesh.nodes)} nodes, size {size:g} mm, {seconds:.1f} s ({len(mesh.elements) / seconds:.0f} tets/s)\n"
+            f"  surface: {boundary} ({q['surface_reason']})\n"
             f"  volume {q['volume_mm3']:.6g} mm³ (STL {q['reference_volume_mm3']:.6g} mm³, "
             f"{q['volume_error_percent']:+.3f} %)\n"
             f"  quality: min SICN {q['sicn_min']:.3f}, min scaled Jacobian {q['scaled_jacobian_min']:.3f}, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from femvalid.geometry.surface import Surface
+from femvalid.geometry.topology import unique_rows
 
 __all__ = ["drop_collapsed_faces", "drop_duplicate_faces", "close_holes", "flip_faces"]
 
@@ -19,10 +20,12 @@ def drop_collapsed_faces(surface: Surface) -> tuple[Surface, int]:
 
 def drop_duplicate_faces(surface: Surface) -> tuple[Surface, int]:
     """Keep one face of each set of faces with the same three vertices."""
-    key = np.sort(surface.faces, axis=1)
-    _, first = np.unique(key, axis=0, return_index=True)
-    n = len(surface.faces) - len(first)
-    return (surface.with_faces(surface.faces[np.sort(first)]) if n else surface), n
+    _, inverse = unique_rows(np.sort(surface.faces, axis=1))
+    n = len(inverse) - (int(inverse.max()) + 1 if len(inverse) else 0)
+    if not n:
+        return surface, 0
+    _, first = np.unique(inverse, return_index=True)
+    return surface.with_faces(surface.faces[np.sort(first)]), n
 
 
 def close_holes(surface: Surface) -> Surface:

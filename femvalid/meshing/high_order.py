@@ -12,8 +12,9 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from femvalid.fem.elements import TET10_EDGES, reference_nodes, shape_gradients
-from femvalid.fem.loads import boundary_faces_of
 from femvalid.geometry.surface import Surface
+from femvalid.geometry.topology import unique_rows
+from femvalid.meshing.volume_mesh import jacobian_determinants
 
 __all__ = ["elevate_to_quadratic", "closest_points_on_triangles", "jacobian_ratio"]
 
@@ -29,9 +30,9 @@ def elevate_to_quadratic(
     Returns (nodes, elements, number of mid-side nodes left straight).
     """
     edge_nodes = np.sort(tets[:, TET10_EDGES], axis=2).reshape(-1, 2)
-    edges, inverse = np.unique(edge_nodes, axis=0, return_inverse=True)
+    edges, inverse = unique_rows(edge_nodes)
     straight = 0.5 * (nodes[edges[:, 0]] + nodes[edges[:, 1]])
-    faces = boundary_faces_of(tets)
+    faces = _boundary_faces(tets)
     face_edges = np.sort(np.stack([faces, np.roll(faces, -1, axis=1)], axis=2), axis=2).reshape(-1, 2)
     on_boundary = np.unique(_row_index(edges, face_edges))
     mids = straight.copy()
@@ -52,6 +53,17 @@ def elevate_to_quadratic(
     return np.vstack([nodes, mids]), elements, int((reverted & moved).sum())
 
 
+# Corner triples of the four faces of a tet.
+_TET_FACES = np.array([[1, 2, 3], [0, 3, 2], [0, 1, 3], [0, 2, 1]])
+
+
+def _boundary_faces(tets: np.ndarray) -> np.ndarray:
+    """Corner triples (k, 3) of the faces that belong to one tet only (any winding)."""
+    faces = np.sort(tets[:, _TET_FACES].reshape(-1, 3), axis=1)
+    _, inverse = unique_rows(faces)
+    return faces[np.bincount(inverse)[inverse] == 1]
+
+
 def _row_index(table: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Index in ``table`` (sorted unique rows of 2 ints) of each of ``rows``."""
     base = table[:, 1].max() + 1
@@ -64,11 +76,8 @@ def jacobian_ratio(nodes: np.ndarray, elements: np.ndarray) -> np.ndarray:
 
     1 for a straight-sided element; ≤ 0 means the curved element is tangled.
     """
-    points = reference_nodes(2)
-    grads = shape_gradients(2, points)
-    x = nodes[elements]
-    det = np.linalg.det(np.einsum("enk,qnl->eqkl", x, grads))
-    c = x[:, :4]
+    det = jacobian_determinants(nodes, elements, shape_gradients(2, reference_nodes(2)))
+    c = nodes[elements[:, :4]]
     straight = np.einsum("ej,ej->e", c[:, 1] - c[:, 0], np.cross(c[:, 2] - c[:, 0], c[:, 3] - c[:, 0]))
     return det.min(axis=1) / straight
 

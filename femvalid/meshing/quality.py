@@ -58,7 +58,10 @@ class MeshQuality:
     ``sicn`` (gmsh's signed inverse condition number), ``scaled_jacobian`` and
     ``aspect_ratio`` are of the straight corner tets; for quadratic elements
     ``jacobian_ratio`` is the smallest det J at the nodes over the straight tet's
-    (1 straight, ≤ 0 tangled by the curved boundary).
+    (1 straight, ≤ 0 tangled by the curved boundary). ``surface`` is the boundary
+    mesh used, "keep" (the STL's triangles) or "remesh", and ``surface_reason`` why;
+    ``gmsh_seconds`` is gmsh's time, s, to prepare the surfaces ("geometry":
+    classify and rebuild them, or take the STL's triangles) and to mesh ("mesh").
     """
 
     sicn: np.ndarray
@@ -68,6 +71,9 @@ class MeshQuality:
     reference_volume_mm3: float
     jacobian_ratio: np.ndarray | None = None
     straightened_midside_nodes: int = 0
+    surface: str = "remesh"
+    surface_reason: str = ""
+    gmsh_seconds: dict | None = None
 
     @property
     def volume_error(self) -> float:
@@ -124,4 +130,6 @@ class MeshQuality:
             "volume_mm3": self.volume_mm3,
             "reference_volume_mm3": self.reference_volume_mm3,
             "volume_error_percent": 100.0 * self.volume_error,
+            "surface": self.surface,
+            "surface_reason": self.surface_reason,
         }

@@ -13,7 +13,7 @@ from femvalid._files import atomic_path
 from femvalid.fem.elements import shape_gradients
 from femvalid.fem.quadrature import tet_rule
 
-__all__ = ["VolumeMesh", "write_vtu"]
+__all__ = ["VolumeMesh", "write_vtu", "jacobian_determinants"]
 
 
 
@@ -67,9 +67,7 @@ class VolumeMesh:
         if "volumes" not in self._cache:
             points, weights = tet_rule(3 * (self.order - 1) or 1)
             grads = shape_gradients(self.order, points)  # (q, n, 3)
-            x = self.nodes[self.elements]  # (m, n, 3)
-            jac = np.einsum("enk,qnl->eqkl", x, grads)
-            self._cache["volumes"] = np.linalg.det(jac) @ weights
+            self._cache["volumes"] = jacobian_determinants(self.nodes, self.elements, grads) @ weights
         return self._cache["volumes"]
 
     @property
@@ -79,6 +77,22 @@ class VolumeMesh:
 
     def with_quality(self, quality) -> "VolumeMesh":
         return VolumeMesh(self.nodes, self.elements, self.regions, self.size_mm, quality)
+
+
+def jacobian_determinants(nodes: np.ndarray, elements: np.ndarray, grads: np.ndarray,
+                          chunk: int = 50_000) -> np.ndarray:
+    """det J (m, q) of each element's map at q reference points, mm³ per reference volume.
+
+    ``grads`` (q, n, 3) are the reference shape-function gradients there. Batched
+    matrix products and the triple product, in chunks of elements: several times
+    faster than ``einsum`` and ``np.linalg.det`` on 10-node elements, in bounded memory.
+    """
+    out = np.empty((len(elements), len(grads)))
+    for start in range(0, len(elements), chunk):
+        x = nodes[elements[start:start + chunk]]  # (c, n, 3)
+        jac = np.matmul(x.transpose(0, 2, 1)[:, None], grads[None])  # (c, q, 3, 3): J[k, l] = Σ x_k dN/dξ_l
+        out[start:start + chunk] = np.einsum("cqi,cqi->cq", jac[:, :, 0], np.cross(jac[:, :, 1], jac[:, :, 2]))
+    return out
 
 
 def write_vtu(mesh: VolumeMesh, path: str | Path, point_data=None, cell_data=None) -> None:

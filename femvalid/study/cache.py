@@ -31,6 +31,11 @@ def cache_dir() -> Path:
     return Path(base) / "femvalid"
 
 
+#: Changes whenever meshing or solving can give other numbers for the same inputs, so
+#: that entries computed before are not reused (the version alone moves too rarely).
+ENGINE_REVISION = "2026-11-21 kept STL boundaries (surface auto), single-precision AMG"
+
+
 def job_key(study, design, case) -> str:
     """SHA-256 of the inputs and settings that determine a job's result."""
     payload = {
@@ -41,6 +46,7 @@ def job_key(study, design, case) -> str:
         "loadcase": case.to_dict(),
         "mesh": [study.mesh_size_mm, study.mesh_order, study.mesh_refine_mm],
         "solver": [solvers.RTOL, solvers.DIRECT_MAX_DOFS],
+        "engine": ENGINE_REVISION,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
