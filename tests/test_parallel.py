@@ -134,12 +134,12 @@ def dask_cluster(tmp_path):
                 if time.monotonic() > deadline:
                     raise
         for name in ("w1", "w2"):
-            procs.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--nworkers", "1",
+            procs.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-nanny",
                                            "--name", name, "--no-dashboard", "--local-directory", str(tmp_path)],
                                           stdout=logs, stderr=logs))
         client.wait_for_workers(2, timeout=60)
         client.close()
-        yield address
+        yield address, procs[1:]
     finally:
         for p in procs[::-1]:
             p.terminate()
@@ -153,6 +153,7 @@ def dask_cluster(tmp_path):
 
 @pytest.mark.slow
 def test_dask_cluster_gives_the_serial_results(capsys, study, dask_cluster):
+    dask_cluster, _ = dask_cluster
     serial, distributed = study.parent / "serial", study.parent / "dask"
     assert run_cli(capsys, "run", study, "-o", serial, "--no-progress", "--no-cache")[0] == 0
     status, _, err = run_cli(capsys, "run", study, "-o", distributed, "--no-progress", "--no-cache",
@@ -168,3 +169,53 @@ def test_unreachable_scheduler_is_input_error(capsys, study):
     status, _, err = run_cli(capsys, "run", study, "-o", out, "--no-progress", "--scheduler",
                              f"tcp://127.0.0.1:{_free_port()}")
     assert_one_line_error(status, err, 2, "cannot reach the Dask scheduler")
+
+
+@pytest.mark.slow
+def test_killed_dask_worker_task_runs_elsewhere(capsys, tmp_path, dask_cluster):
+    """SIGKILL one of two workers while it runs a task: the scheduler gives the task to the other."""
+    import threading
+
+    address, workers = dask_cluster
+    for k, rev in enumerate("ABCD"):
+        write_stl(tmp_path / f"block_{rev}.stl", box_triangles((0, 0, 0), (8 + k, 6, 4)))
+    designs = "".join(f'[[design]]\nname = "block"\nrevision = "{r}"\nstl = "block_{r}.stl"\nmaterial = "peek"\n\n'
+                      for r in "ABCD")
+    study = tmp_path / "study.toml"
+    study.write_text(STUDY.split("[[design]]")[0].replace("size = 1.2", "size = 0.6") + designs
+                     + "[[loadcase]]" + STUDY.split("[[loadcase]]", 1)[1])
+
+    def kill_first_worker():
+        time.sleep(3.0)  # meshing and solving by now
+        workers[0].kill()
+
+    killer = threading.Thread(target=kill_first_worker)
+    killer.start()
+    out = tmp_path / "out"
+    status, stdout, err = run_cli(capsys, "run", study, "-o", out, "--no-progress", "--no-cache", "--scheduler", address)
+    killer.join()
+    assert workers[0].poll() is not None, "the worker was not killed during the run: make the study longer"
+    assert status == 0, stdout + err
+    assert all(json.loads(p.read_text())["status"] == "ok" for p in out.glob("*/*/*/results.json"))
+    assert len(list(out.glob("*/*/*/results.json"))) == 8
+
+
+def test_tls_files_reach_dask_security(tmp_path):
+    from argparse import Namespace
+
+    from femvalid.cli.run import dask_security
+    from femvalid.errors import InputError
+
+    pem = {name: tmp_path / f"{name}.pem" for name in ("ca", "cert", "key")}
+    for path in pem.values():
+        path.write_text("-----BEGIN CERTIFICATE-----\n")
+    args = Namespace(scheduler="tls://10.0.0.5:8786", tls_ca_file=str(pem["ca"]), tls_cert=str(pem["cert"]),
+                     tls_key=str(pem["key"]))
+    security = dask_security(args)
+    assert security.require_encryption
+    assert (security.tls_ca_file, security.tls_client_cert, security.tls_client_key) == tuple(map(str, pem.values()))
+    with pytest.raises(InputError, match="give --scheduler too"):
+        dask_security(Namespace(**{**vars(args), "scheduler": None}))
+    with pytest.raises(InputError, match="no such file"):
+        dask_security(Namespace(**{**vars(args), "tls_key": str(tmp_path / "missing.pem")}))
+    assert dask_security(Namespace(scheduler=None, tls_ca_file=None, tls_cert=None, tls_key=None)) is None

@@ -13,7 +13,7 @@ __all__ = ["main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from femvalid.cli import check, demo, materials, mesh, run, verify
+    from femvalid.cli import check, demo, doctor, materials, mesh, run, verify
 
     parser = argparse.ArgumentParser(
         prog="femvalid",
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"femvalid {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (check, mesh, run, verify, materials, demo):
+    for module in (check, mesh, run, verify, materials, demo, doctor):
         module.add_parser(sub)
     return parser
 
@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         print("femvalid: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug: one line unless the user asks for the traceback
+        if isinstance(exc, BrokenPipeError) and _stdout_closed():
+            return 141  # output piped into a reader that stopped early (| head)
         if os.environ.get("FEMVALID_DEBUG"):
             raise
         print(
@@ -50,6 +52,16 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+def _stdout_closed() -> bool:
+    """True when standard output is a pipe nobody reads any more (then silenced for the exit)."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return True
+    return False
 
 
 def _one_line(text: str) -> str:

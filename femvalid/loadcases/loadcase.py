@@ -77,7 +77,7 @@ def loadcase_from_table(table: dict, origin: str) -> LoadCase:
         raise InputError(origin, reason)
 
     kind = table.get("type")
-    if kind not in LOADCASE_TYPES:
+    if not isinstance(kind, str) or kind not in LOADCASE_TYPES:
         fail(f"type must be one of {', '.join(LOADCASE_TYPES)}, got {kind!r}")
     unknown = sorted(set(table) - _KEYS.get(kind, _COMMON))
     if unknown:
@@ -88,6 +88,8 @@ def loadcase_from_table(table: dict, origin: str) -> LoadCase:
     name = table["name"]
     if not all(c.isalnum() or c in "-_." for c in name):
         fail(f"name {name!r} may only hold letters, digits, '-', '_' and '.' (it names a folder)")
+    if set(name) == {"."}:
+        fail(f"name {name!r} must not be made of dots only (it names a folder)")
     force = _positive(table, "force", fail, required=True)
     tolerance = _positive(table, "contact_tolerance", fail, required=False)
     platens = table.get("platens", "bonded")
@@ -112,9 +114,19 @@ def _positive(table, key, fail, required):
             fail(f"missing '{key}'")
         return None
     value = table[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+    if not _finite(value) or value <= 0:
         fail(f"'{key}' must be a positive number, got {value!r}")
     return float(value)
+
+
+def _finite(value) -> bool:
+    """A number (not a bool) that converts to a finite float (an int too large for one is not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _subsidence_keys(table, fail, origin) -> dict:
@@ -133,7 +145,7 @@ def _subsidence_keys(table, fail, origin) -> dict:
         fail(f"block_material: {exc.reason}")
     size = table.get("block_size", list(DEFAULT_BLOCK_SIZE_MM))
     if (not isinstance(size, list) or len(size) != 3
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in size)):
+            or not all(_finite(v) and v > 0 for v in size)):
         fail(f"block_size must be three positive lengths [x, y, thickness] in mm, got {size!r}")
     return {"blocks": blocks, "interface": interface, "block_material": material,
             "block_size_mm": tuple(float(v) for v in size)}

@@ -63,9 +63,14 @@ def material_from_table(table: dict, key: str = "inline", origin: str = "inline 
         if name not in table:
             continue
         value = table[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        number = math.nan if isinstance(value, bool) or not isinstance(value, (int, float)) else value
+        try:
+            number = float(number)
+        except OverflowError:  # an int beyond any float
+            number = math.inf
+        if not math.isfinite(number):
             raise MaterialError(origin, f"{name} must be a finite number, got {value!r}")
-        values[name] = float(value)
+        values[name] = number
     for required in ("E", "nu"):
         if required not in values:
             raise MaterialError(origin, f"missing {required} ({'MPa' if required == 'E' else 'Poisson ratio'})")

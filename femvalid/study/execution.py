@@ -198,13 +198,18 @@ class DaskCluster:
         pass  # the scheduler moves a dead worker's tasks to the others itself
 
     def share(self, value):
-        return self.client.scatter(value, hash=False)
+        # On every worker: scattered data cannot be recomputed, so a copy on one worker
+        # would die with it and cancel every job that needs it.
+        return self.client.scatter(value, hash=False, broadcast=True)
 
     def wait(self, handles):
         from distributed import wait
 
         with self.client.as_current():
-            return list(wait(handles, return_when="FIRST_COMPLETED").done)
+            try:
+                return list(wait(handles, return_when="FIRST_COMPLETED").done)
+            except Exception:  # a cancelled future: result() says why, and the runner retries
+                return [h for h in handles if h.done() or h.cancelled()]
 
     def close(self):
         self.client.close()

@@ -173,7 +173,12 @@ def _run_jobs(study, surfaces, outdir, use_cache, backend, bar, results) -> None
     pending = {}  # task handle -> (what, design index, detail, fn, args, attempt)
 
     def submit(what, i, detail, fn, args, attempt=1):
-        pending[backend.submit(fn, *args)] = (what, i, detail, fn, args, attempt)
+        try:
+            handle = backend.submit(fn, *args)
+        except Exception:  # the pool broke since the last task finished (a worker died)
+            backend.recover()
+            handle = backend.submit(fn, *args)
+        pending[handle] = (what, i, detail, fn, args, attempt)
 
     for i, (design, (surface, report)) in enumerate(zip(study.designs, surfaces)):
         todo = []

@@ -20,6 +20,8 @@ _VALIDATION_KEYS = {"design", "revision", "loadcase", "quantity", "measured", "u
 _SECTION_KEYS = {"study": {"name", "description", "baseline"}, "mesh": {"size", "order", "refine"}}
 _DESIGN_KEYS = {"name", "revision", "stl", "material", "units"}
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+#: TOML 1.0 integers are 64-bit; tomllib accepts any size, which float() cannot take.
+_TOML_INT_RANGE = (-(2**63), 2**63 - 1)
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ def read_toml(path: Path) -> dict:
     """Parse a TOML file; any failure is an InputError naming the file."""
     try:
         with open(path, "rb") as fh:
-            return tomllib.load(fh)
+            data = tomllib.load(fh)
     except FileNotFoundError:
         raise InputError(path, "file not found") from None
     except IsADirectoryError:
@@ -73,12 +75,54 @@ def read_toml(path: Path) -> dict:
         raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(path, f"not valid TOML: {exc}") from None
+    except ValueError as exc:  # a NUL byte in the file name
+        raise InputError(path, f"cannot read: {exc}") from None
+    except RecursionError:
+        raise InputError(path, "not valid TOML: arrays or tables nested too deeply") from None
+    _check_integers(data, path)
+    return data
+
+
+def _check_integers(data: dict, path: Path) -> None:
+    """Refuse integers outside TOML's 64-bit range (tomllib accepts them; float() cannot take them)."""
+    stack = [("", data)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((f"{where}.{k}" if where else str(k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(value))
+        elif isinstance(value, int) and not _TOML_INT_RANGE[0] <= value <= _TOML_INT_RANGE[1]:
+            raise InputError(path, f"not valid TOML: the integer at {where!r} does not fit in 64 bits")
 
 
 def _name(value, where, path, key) -> str:
     if not isinstance(value, str) or not value or not set(value) <= _NAME_CHARS:
         raise InputError(path, f"{where}: '{key}' must be a non-empty name of letters, digits, '-', '_' or '.', got {value!r}")
+    if set(value) == {"."}:  # '.' and '..' would name the output folder itself or its parent
+        raise InputError(path, f"{where}: '{key}' must not be made of dots only (it names a folder), got {value!r}")
     return value
+
+
+def _input_file(base: Path, value, path: Path, where: str, key: str, must_exist: bool = True) -> Path:
+    """``base / value`` resolved; an InputError for names no file system accepts."""
+    if not isinstance(value, str) or "\0" in value:
+        raise InputError(path, f"{where}: '{key}' must be a path, got {value!r}")
+    try:
+        target = (base / value).resolve()
+        exists = target.is_file() if must_exist else True
+    except (OSError, ValueError) as exc:
+        raise InputError(path, f"{where}: '{key}' file {value!r} cannot be used: {getattr(exc, 'strerror', None) or exc}") from None
+    if not exists:
+        raise InputError(path, f"{where}: '{key}' file {value!r} not found (looked for {target})")
+    return target
+
+
+def _hash_input(file: Path, path: Path, where: str, inputs: dict) -> None:
+    try:
+        inputs[str(file)] = sha256_file(file)
+    except OSError as exc:
+        raise InputError(path, f"{where}: cannot read {file}: {exc.strerror or exc}") from None
 
 
 def read_study(path: str | Path) -> Study:
@@ -122,15 +166,15 @@ def read_study(path: str | Path) -> Study:
 
 def _mesh_settings(table, path):
     size = table.get("size")
-    if size is not None and (isinstance(size, bool) or not isinstance(size, (int, float)) or not size > 0):
+    if size is not None and not (_is_finite(size) and size > 0):
         raise InputError(path, f"[mesh]: 'size' must be a positive length in mm, got {size!r}")
     order = table.get("order", 2)
     if order not in (1, 2) or isinstance(order, bool):
         raise InputError(path, f"[mesh]: 'order' must be 1 or 2, got {order!r}")
     refine = table.get("refine")
     if refine is not None:
-        if (not isinstance(refine, list) or len(refine) != 3 or len({float(v) for v in refine if _is_number(v)}) != 3
-                or not all(_is_number(v) and v > 0 for v in refine)):
+        if (not isinstance(refine, list) or len(refine) != 3 or len({float(v) for v in refine if _is_finite(v)}) != 3
+                or not all(_is_finite(v) and v > 0 for v in refine)):
             raise InputError(path, f"[mesh]: 'refine' must be three different positive sizes in mm, got {refine!r}")
         refine = tuple(sorted(float(v) for v in refine))
     return (float(size) if size is not None else None), int(order), refine
@@ -140,8 +184,16 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _is_finite(value) -> bool:
+    """A number (not a bool) that converts to a finite float."""
+    try:
+        return _is_number(value) and math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
 def _entries(value, path, section):
-    if value is None:
+    if value is None or value == []:
         raise InputError(path, f"no [[{section}]] entries; a study needs at least one")
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
         raise InputError(path, f"'{section}' must be written as [[{section}]] tables")
@@ -165,9 +217,7 @@ def _designs(entries, path, base, inputs) -> tuple[Design, ...]:
         seen.add((name, revision))
         if not isinstance(table["stl"], str):
             raise InputError(path, f"{where}: 'stl' must be a path")
-        stl = (base / table["stl"]).resolve()
-        if not stl.is_file():
-            raise InputError(path, f"{where}: 'stl' file {table['stl']!r} not found (looked for {stl})")
+        stl = _input_file(base, table["stl"], path, where, "stl")
         units = table.get("units", "mm")
         if units not in ("mm", "cm", "m", "in"):
             raise InputError(path, f"{where}: 'units' must be mm, cm, m or in, got {units!r}")
@@ -178,7 +228,7 @@ def _designs(entries, path, base, inputs) -> tuple[Design, ...]:
             material = get_material(spec, origin=f"{path}: {where} material")
         except MaterialError as exc:
             raise InputError(path, f"{where}: {exc.reason}") from None
-        inputs[str(stl)] = sha256_file(stl)
+        _hash_input(stl, path, where, inputs)
         designs.append(Design(name, revision, stl, material, units))
     return tuple(designs)
 
@@ -191,10 +241,10 @@ def _loadcases(entries, path, base, inputs):
         if "file" in table:
             if set(table) != {"file"}:
                 raise InputError(path, f"{where}: give either 'file' or the load-case keys inline, not both")
-            file = (base / str(table["file"])).resolve()
+            file = _input_file(base, str(table["file"]), path, where, "file", must_exist=False)
             table = read_toml(file)
             origin = str(file)
-            inputs[str(file)] = sha256_file(file)
+            _hash_input(file, path, where, inputs)
         else:
             origin = f"{path}: {where}"
         case = loadcase_from_table(table, origin)
@@ -233,6 +283,9 @@ def _validation(entries, path, designs, loadcases) -> tuple:
         for key in ("design", "loadcase", "quantity", "measured"):
             if key not in table:
                 raise InputError(path, f"{where}: missing '{key}'")
+        for key in ("design", "loadcase"):
+            if not isinstance(table[key], str):
+                raise InputError(path, f"{where}: '{key}' must be a name, got {table[key]!r}")
         revision = str(table.get("revision", "A"))
         if (table["design"], revision) not in known_jobs:
             raise InputError(path, f"{where}: no design {table['design']!r} revision {revision!r} in this study")
@@ -240,7 +293,7 @@ def _validation(entries, path, designs, loadcases) -> tuple:
             raise InputError(path, f"{where}: no load case {table['loadcase']!r} in this study")
         for key in ("measured", "uncertainty"):
             value = table.get(key, 0.0)
-            if not _is_number(value) or not math.isfinite(value):
+            if not _is_finite(value):
                 raise InputError(path, f"{where}: '{key}' must be a number, got {value!r}")
         out.append({"design": table["design"], "revision": revision, "loadcase": table["loadcase"],
                     "quantity": str(table["quantity"]), "measured": float(table["measured"]),
