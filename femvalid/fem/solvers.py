@@ -40,6 +40,9 @@ INTERFACE_THETA = 0.05
 #: The AMG hierarchy is built and applied in single precision: half the memory and
 #: memory traffic of the preconditioner; CG, its matrix and residuals stay double.
 PRECONDITIONER_DTYPE = np.float32
+#: One symmetric Gauss–Seidel sweep on the rigid-body modes before aggregation: pyamg's
+#: default four cost 4.5 of 9.5 s of set-up at 730 k dofs and saved no iteration.
+IMPROVE_CANDIDATES = [("block_gauss_seidel", {"sweep": "symmetric", "iterations": 1}), None]
 
 
 @dataclass
@@ -152,7 +155,8 @@ def _amg_cg(A, b, nodes=None, rtol=RTOL, maxiter=400, interface=None, x0=None):
     with _spectral_radius_in_precision():
         ml = pyamg.smoothed_aggregation_solver(sp.bsr_matrix(A, blocksize=(3, 3)).astype(dtype),
                                                B=None if B is None else B.astype(dtype), symmetry="symmetric",
-                                               strength=strength, max_coarse=1000, coarse_solver="splu")
+                                               strength=strength, max_coarse=1000, coarse_solver="splu",
+                                               improve_candidates=IMPROVE_CANDIDATES)
     M = _in_precision(ml.aspreconditioner(cycle="V"), dtype)
     method = "cg-amg-sa" + ("-single" if dtype == np.float32 else "")
     if tied:
