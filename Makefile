@@ -15,6 +15,11 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest
 
+# Performance against SfePy (15-40 minutes on 2 cores); BENCH_ARGS="--sizes small" for a smoke test.
+.PHONY: bench
+bench: setup
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
 setup: $(STAMP)
 
 # Re-install whenever the package metadata changes.
