@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Constraints", "ReducedSystem", "reduce_system"]
+__all__ = ["Constraints", "ReducedSystem", "reduce_system", "bsr_rows"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,7 +117,7 @@ def _reduce_dirichlet(K: sp.spmatrix, F: np.ndarray, constraints: Constraints) -
     u0 = np.zeros(n)
     u0[dofs] = constraints.values
     b = F - K @ u0
-    K_rows = _rows(K, dofs)
+    K_rows = bsr_rows(K, dofs)
     scale = _unit_scale(K.diagonal())
     keep = np.ones(n)
     keep[dofs] = 0.0
@@ -136,7 +136,7 @@ def _reduce_dirichlet(K: sp.spmatrix, F: np.ndarray, constraints: Constraints) -
     return ReducedSystem(A=K, b=b, P=P, u0=u0, constrained=dofs, K_rows=K_rows)
 
 
-def _rows(K: sp.bsr_matrix, dofs: np.ndarray) -> sp.csr_matrix:
+def bsr_rows(K: sp.bsr_matrix, dofs: np.ndarray) -> sp.csr_matrix:
     """Rows ``dofs`` of a 3×3-block BSR matrix, without converting all of it."""
     nodes, local = np.unique(dofs // 3, return_inverse=True)
     starts, stops = K.indptr[nodes], K.indptr[nodes + 1]

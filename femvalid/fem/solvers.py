@@ -94,8 +94,10 @@ def _interface_wrapped(A, cycle, interface: np.ndarray):
     Its error propagation (I − Π)(I − M A)(I − Π), Π the A-orthogonal projection onto
     the interface dofs, is A-symmetric and contracting, so the preconditioner is SPD.
     """
-    A = sp.csr_matrix(A)
-    lu = spla.splu(sp.csc_matrix(A[interface][:, interface]))
+    from femvalid.fem.constraints import bsr_rows
+
+    # Only the interface rows are converted: a CSR copy of all of A would double its memory.
+    lu = spla.splu(sp.csc_matrix(bsr_rows(sp.bsr_matrix(A, blocksize=(3, 3)), interface)[:, interface]))
 
     def apply(r):
         z = np.zeros_like(r)
