@@ -13,7 +13,7 @@ __all__ = ["main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from femvalid.cli import check, demo, doctor, materials, mesh, run, verify
+    from femvalid.cli import check, demo, doctor, lattice, materials, mesh, run, verify
 
     parser = argparse.ArgumentParser(
         prog="femvalid",
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"femvalid {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (check, mesh, run, verify, materials, demo, doctor):
+    for module in (check, mesh, lattice, run, verify, materials, demo, doctor):
         module.add_parser(sub)
     return parser
 

@@ -16,6 +16,7 @@ INTERFACES = ("tied",)
 _COMMON = {"name", "type", "force", "platens", "contact_tolerance", "description", "source"}
 _KEYS = {
     "axial_compression": _COMMON,
+    "lattice_compression": _COMMON,
     "subsidence": _COMMON | {"blocks", "block_material", "block_size", "interface"},
 }
 #: ASTM F1839 grade 15 rigid polyurethane foam, the usual F2267 test block.
@@ -31,7 +32,8 @@ class LoadCase:
     ----------
     name : str
     type : str
-        A registered load-case type (``axial_compression``).
+        A registered load-case type (``axial_compression``, ``lattice_compression``,
+        ``subsidence``).
     force_N : float
         Compressive force magnitude, N.
     platens : {"bonded", "frictionless"}

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from femvalid.loadcases.axial import analyse_axial_compression
+from femvalid.loadcases.lattice import analyse_lattice_compression
 from femvalid.loadcases.subsidence import analyse_subsidence
 
 __all__ = ["LOADCASE_TYPES", "register_loadcase_type"]
 
-LOADCASE_TYPES = {"axial_compression": analyse_axial_compression, "subsidence": analyse_subsidence}
+LOADCASE_TYPES = {
+    "axial_compression": analyse_axial_compression,
+    "lattice_compression": analyse_lattice_compression,
+    "subsidence": analyse_subsidence,
+}
 
 
 def register_loadcase_type(name: str, analyse, override: bool = False) -> None:

@@ -129,9 +129,14 @@ def mesh_surface(surface: Surface, settings: MeshSettings, source: str = "<surfa
     except _Timeout:
         raise
     except MeshingError as exc:
-        if settings.surface != "auto" or choice.mode != "keep":
+        if settings.surface != "auto" or (choice.mode == "remesh" and settings.refine_box_mm is not None):
             raise
-        fallback = BoundaryChoice("remesh", f"keeping the STL's triangles failed ({exc.reason})")
+        # Each boundary can fail where the other works: gmsh cannot reparametrise some
+        # surfaces of high genus (TPMS lattices), and poor STL facets make poor tets.
+        if choice.mode == "keep":
+            fallback = BoundaryChoice("remesh", f"keeping the STL's triangles failed ({exc.reason})")
+        else:
+            fallback = BoundaryChoice("keep", f"remeshing failed ({exc.reason})")
         return _mesh(surface, settings, fallback, deadline, source)
 
 

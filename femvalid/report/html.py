@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from html import escape
 from pathlib import Path
 
 from femvalid._files import atomic_path, write_atomic
 from femvalid.report import figures
+from femvalid.study import lattices
 
-__all__ = ["write_report", "write_pdf", "SECTIONS"]
+__all__ = ["write_report", "write_pdf", "lattice_section", "SECTIONS"]
 
 SECTIONS = (
     "Executive summary", "Code verification", "System configuration", "Governing equations",
@@ -191,6 +193,10 @@ def write_report(study, outdir: Path, results, record: dict, comparison: list[di
                                                            [[r.design, r.revision, r.loadcase, r.error] for r in failed]))
     section("Results", "".join(result_body))
 
+    lattice_body = lattice_section(results)
+    if lattice_body:
+        section("Lattice variants", lattice_body)
+
     limitations = ["Linear elasticity: no plasticity, no large deformation; results beyond first yield are not valid.",
                    "Peak stresses at sharp corners and clamped or tied edges are singular and do not converge; "
                    "judge strength by the 99th percentile."]
@@ -211,13 +217,87 @@ def write_report(study, outdir: Path, results, record: dict, comparison: list[di
             "Validation: Application to Medical Devices.</li><li>ASTM F2077, Test Methods for Intervertebral Body "
             "Fusion Devices.</li><li>ASTM F2267, Standard Test Method for Measuring Load Induced Subsidence of "
             "Intervertebral Body Fusion Device Under Static Axial Compression.</li><li>Celik et al., J. Fluids Eng. "
-            "130 (2008) 078001.</li></ul>" + "<h3>Provenance</h3><pre>" + escape(json.dumps(
+            "130 (2008) 078001.</li>" + (_LATTICE_REFERENCES if lattice_body else "") + "</ul>"
+            + "<h3>Provenance</h3><pre>" + escape(json.dumps(
                 {"study": record["study"], "inputs": record["inputs"], "started": record["started"],
                  "finished": record["finished"]}, indent=1)) + "</pre>")
     parts.append("</body></html>")
     path = outdir / "report.html"
     write_atomic(path, "\n".join(parts))
     return path
+
+
+_LATTICE_REFERENCES = (
+    "<li>L. J. Gibson, M. F. Ashby, Cellular Solids: Structure and Properties, 2nd ed., Cambridge University "
+    "Press, 1997.</li><li>V. S. Deshpande, M. F. Ashby, N. A. Fleck, Foam topology: bending versus stretching "
+    "dominated architectures, Acta Mater. 49 (2001) 1035–1040.</li>")
+
+
+def _plus_minus(value, std) -> str:
+    return f"{value:.4g} ± {std:.2g}" if std is not None else f"{value:.4g} (± n/a, 2 points)"
+
+
+def lattice_section(results) -> str:
+    """The body of the "Lattice variants" section, or "" when no job reports ``relative_modulus``.
+
+    A table of the lattice jobs (relative density, E*, E*/Es, bone band), the
+    Gibson–Ashby fit per design and load case, and E* against relative density with the
+    bone bands, one figure per load case.
+    """
+    jobs = [r for r in results if r.status == "ok" and "relative_modulus" in r.qoi]
+    if not jobs:
+        return ""
+
+    def number(value):
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    def modulus(r):
+        return number(r.qoi.get("effective_modulus_MPa"))
+
+    rows = []
+    for r in jobs:
+        e = modulus(r)
+        band = lattices.bone_band(e) if e is not None and math.isfinite(e) else ""
+        rows.append([r.design, r.revision, r.loadcase, number(r.qoi.get("relative_density")), e,
+                     number(r.qoi.get("relative_modulus")), band])
+    body = ["<p>Effective modulus E* = (F/A)/(δ/H) of each lattice block compressed between bonded platens, A "
+            "and H from its bounding box; relative density is the solid volume over the bounding-box volume. Bone "
+            "bands are typical ranges quoted in the literature: cancellous %s MPa, cortical %s MPa.</p>" % tuple(
+                "%g–%g" % lattices.BONE_BANDS_MPA[k] for k in ("cancellous", "cortical")),
+            _table(["design", "revision", "load case", "relative density", "E* MPa", "E*/Es", "bone band"], rows)]
+
+    fits = lattices.gibson_ashby_fits(results)
+    body.append("<h3>Gibson–Ashby fits, E*/Es = C·(ρ*/ρs)<sup>n</sup></h3><p>A low exponent (n ≈ 1) means "
+                "stretch-dominated behaviour, a high one (n ≈ 2) bending-dominated, after Gibson &amp; Ashby (1997) "
+                "and Deshpande, Ashby &amp; Fleck (2001). Least squares on log E*/Es against log ρ; ± is one "
+                "standard error, not available from two points.</p>")
+    if fits:
+        body.append(_table(["design", "load case", "points", "density range", "C ± std", "n ± std", "R²"],
+                           [[f["design"], f["loadcase"], f["points"], f"{f['density_min']:.3g}–{f['density_max']:.3g}",
+                             _plus_minus(f["C"], f["C_std"]), _plus_minus(f["n"], f["n_std"]), f["r_squared"]]
+                            for f in fits]))
+    fitted = {(f["design"], f["loadcase"]) for f in fits}
+    unfitted = sorted({f"{r.design} / {r.loadcase}" for r in jobs} - {f"{d} / {c}" for d, c in fitted})
+    if unfitted:
+        body.append("<p>Not fitted (fewer than two distinct positive densities): "
+                    + escape(", ".join(unfitted)) + ".</p>")
+
+    fit_of = {(f["design"], f["loadcase"]): f for f in fits}
+    loadcases = list(dict.fromkeys(r.loadcase for r in jobs))
+    for case in loadcases:
+        series: dict[str, dict] = {}
+        for r in jobs:
+            rho, e = number(r.qoi.get("relative_density")), modulus(r)
+            if r.loadcase != case or rho is None or e is None or not (rho > 0 and e > 0):
+                continue
+            s = series.setdefault(r.design, {"label": r.design, "density": [], "modulus_MPa": [],
+                                             "fit": fit_of.get((r.design, case))})
+            s["density"].append(rho)
+            s["modulus_MPa"].append(e)
+        if series:
+            body.append(_figure(figures.lattice_figure, list(series.values()), lattices.BONE_BANDS_MPA,
+                                f"{case}: effective modulus against relative density"))
+    return "".join(body)
 
 
 def write_pdf(html_path: Path) -> Path:

@@ -44,7 +44,7 @@ def job_key(study, design, case) -> str:
         "units": design.units,
         "material": design.material.to_dict(),
         "loadcase": case.to_dict(),
-        "mesh": [study.mesh_size_mm, study.mesh_order, study.mesh_refine_mm],
+        "mesh": [study.mesh_size_mm, study.mesh_order, study.mesh_refine_mm, design.mesh_size_mm, design.surface],
         "solver": [solvers.RTOL, solvers.DIRECT_MAX_DOFS],
         "engine": ENGINE_REVISION,
     }

@@ -53,7 +53,8 @@ def mesh_task(design, surface, report, sizes, order) -> MeshOutcome:
 
     started = time.perf_counter()
     try:
-        meshes = [mesh_surface(surface, MeshSettings(h, order), source=str(design.stl)) for h in sorted(sizes)]
+        meshes = [mesh_surface(surface, MeshSettings(h, order, surface=design.surface),
+                                 source=str(design.stl)) for h in sorted(sizes)]
     except FemvalidError as exc:
         return MeshOutcome(None, error=exc.reason)
     mesh = meshes[0]
@@ -259,15 +260,14 @@ def available_memory_bytes() -> float | None:
 
 def check_memory_for_workers(study, surfaces, workers: int) -> None:
     """Refuse more parallel jobs than this machine's available memory holds."""
-    from femvalid.meshing import default_size_mm
+    from femvalid.study.studyfile import mesh_sizes
 
     available = available_memory_bytes()
     if available is None:
         return
     subsidence = any(case.type == "subsidence" for case in study.loadcases)
-    need = max(estimate_job_memory_bytes(abs(s.signed_volume), s.area,
-                                         min(study.mesh_refine_mm or (study.mesh_size_mm or default_size_mm(s),)),
-                                         study.mesh_order, subsidence) for s, _ in surfaces)
+    need = max(estimate_job_memory_bytes(abs(s.signed_volume), s.area, min(mesh_sizes(study, design, s)),
+                                         study.mesh_order, subsidence) for design, (s, _) in zip(study.designs, surfaces))
     fits = int(available // need)
     if workers > fits:
         raise InputError("--workers", f"{workers} parallel jobs need about {workers * need / 1e9:.1f} GB "

@@ -51,6 +51,8 @@ def manifest(study: Study, outdir: Path, results, started: str, finished: str) -
             "mesh_size_mm": study.mesh_size_mm,
             "mesh_order": study.mesh_order,
             "mesh_refine_mm": study.mesh_refine_mm,
+            "design_mesh_size_mm": {f"{d.name}/{d.revision}": d.mesh_size_mm for d in study.designs if d.mesh_size_mm},
+            "generated_lattices": {f"{d.name}/{d.revision}": d.lattice for d in study.designs if d.lattice},
             "mesher": "gmsh HXT, one thread (reproducible), classification angle 40°",
             "solver_relative_tolerance": solvers.RTOL,
             "direct_solver_max_dofs": solvers.DIRECT_MAX_DOFS,

@@ -22,14 +22,14 @@ from femvalid import __version__
 from femvalid._files import exclusive_lock, remove_partial_files, write_atomic
 from femvalid.errors import InputError
 from femvalid.geometry import load_surface
-from femvalid.meshing import default_size_mm, write_vtu
+from femvalid.meshing import write_vtu
 from femvalid.study import cache
 from femvalid.study.comparison import compare_revisions, comparison_csv
 from femvalid.study.convergence import HEADLINE_QOI
 from femvalid.study.criteria import evaluate_criteria
 from femvalid.study.execution import JobOutcome, MeshOutcome, check_memory_for_workers, job_task, make_backend, mesh_task
 from femvalid.study.provenance import manifest, utc_now
-from femvalid.study.studyfile import Study, baselines
+from femvalid.study.studyfile import Study, baselines, mesh_sizes
 
 __all__ = ["JobResult", "run_study"]
 
@@ -191,7 +191,7 @@ def _run_jobs(study, surfaces, outdir, use_cache, backend, bar, results) -> None
             else:
                 todo.append(j)
         if todo:
-            sizes = study.mesh_refine_mm or (study.mesh_size_mm or default_size_mm(surface),)
+            sizes = mesh_sizes(study, design, surface)
             submit("mesh", i, todo, mesh_task, (design, surface, report, sizes, study.mesh_order))
     meshed = {}
     while pending:

@@ -13,12 +13,13 @@ from femvalid.loadcases import LoadCase, loadcase_from_table
 from femvalid.materials import Material, get_material
 from femvalid.study.criteria import read_criteria
 
-__all__ = ["Design", "Study", "read_study", "read_toml", "sha256_file"]
+__all__ = ["Design", "Study", "mesh_sizes", "read_study", "read_toml", "sha256_file"]
 
 _STUDY_KEYS = {"study", "mesh", "design", "loadcase", "criteria", "validation"}
 _VALIDATION_KEYS = {"design", "revision", "loadcase", "quantity", "measured", "uncertainty", "source"}
 _SECTION_KEYS = {"study": {"name", "description", "baseline"}, "mesh": {"size", "order", "refine"}}
-_DESIGN_KEYS = {"name", "revision", "stl", "material", "units"}
+_DESIGN_KEYS = {"name", "revision", "stl", "lattice", "material", "units", "mesh_size"}
+_LATTICE_KEYS = {"type", "relative_density", "cell_size", "cells", "section", "resolution"}
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 #: TOML 1.0 integers are 64-bit; tomllib accepts any size, which float() cannot take.
 _TOML_INT_RANGE = (-(2**63), 2**63 - 1)
@@ -33,6 +34,9 @@ class Design:
     stl: Path
     material: Material
     units: str = "mm"
+    mesh_size_mm: float | None = None  # this design's element size, before [mesh] size
+    surface: str = "auto"  # boundary mesh: see femvalid.meshing.MeshSettings
+    lattice: dict | None = None  # a generated lattice block: how it was made (Lattice.to_dict)
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,20 @@ class Study:
     validation: tuple = ()  # bench data: dicts with design, revision, loadcase, quantity, measured, ...
     description: str = ""
     inputs: dict = field(default_factory=dict)  # path → SHA-256 of every input file
+
+
+def mesh_sizes(study: "Study", design: Design, surface) -> tuple[float, ...]:
+    """Element sizes to mesh ``design`` at, mm: [mesh] refine, else the design's own
+    ``mesh_size``, [mesh] size, a lattice's voxel, or a size from the surface."""
+    if study.mesh_refine_mm:
+        return study.mesh_refine_mm
+    if design.mesh_size_mm or study.mesh_size_mm:
+        return (design.mesh_size_mm or study.mesh_size_mm,)
+    if design.lattice:
+        return (design.lattice["voxel_mm"],)
+    from femvalid.meshing import default_size_mm
+
+    return (default_size_mm(surface),)
 
 
 def sha256_file(path: Path) -> str:
@@ -207,20 +225,18 @@ def _designs(entries, path, base, inputs) -> tuple[Design, ...]:
         extra = sorted(set(table) - _DESIGN_KEYS)
         if extra:
             raise InputError(path, f"{where}: unknown key(s) {', '.join(extra)}; allowed: {', '.join(sorted(_DESIGN_KEYS))}")
-        for key in ("name", "stl", "material"):
+        for key in ("name", "material"):
             if key not in table:
                 raise InputError(path, f"{where}: missing '{key}'")
+        if ("stl" in table) == ("lattice" in table):
+            raise InputError(path, f"{where}: give either 'stl' or 'lattice'")
         name = _name(table["name"], where, path, "name")
-        revision = _name(str(table.get("revision", "A")), where, path, "revision")
-        if (name, revision) in seen:
-            raise InputError(path, f"{where}: design {name!r} revision {revision!r} is listed twice")
-        seen.add((name, revision))
-        if not isinstance(table["stl"], str):
-            raise InputError(path, f"{where}: 'stl' must be a path")
-        stl = _input_file(base, table["stl"], path, where, "stl")
         units = table.get("units", "mm")
         if units not in ("mm", "cm", "m", "in"):
             raise InputError(path, f"{where}: 'units' must be mm, cm, m or in, got {units!r}")
+        size = table.get("mesh_size")
+        if size is not None and not (_is_finite(size) and size > 0):
+            raise InputError(path, f"{where}: 'mesh_size' must be a positive length in mm, got {size!r}")
         spec = table["material"]
         if not isinstance(spec, (str, dict)):
             raise InputError(path, f"{where}: 'material' must be a library key or an inline table")
@@ -228,9 +244,66 @@ def _designs(entries, path, base, inputs) -> tuple[Design, ...]:
             material = get_material(spec, origin=f"{path}: {where} material")
         except MaterialError as exc:
             raise InputError(path, f"{where}: {exc.reason}") from None
-        _hash_input(stl, path, where, inputs)
-        designs.append(Design(name, revision, stl, material, units))
+        if "lattice" in table:
+            variants = _lattice_variants(table, path, where)
+        else:
+            if not isinstance(table["stl"], str):
+                raise InputError(path, f"{where}: 'stl' must be a path")
+            stl = _input_file(base, table["stl"], path, where, "stl")
+            variants = [(str(table.get("revision", "A")), stl, None)]
+        for revision, stl, lattice in variants:
+            revision = _name(revision, where, path, "revision")
+            if (name, revision) in seen:
+                raise InputError(path, f"{where}: design {name!r} revision {revision!r} is listed twice")
+            seen.add((name, revision))
+            _hash_input(stl, path, where, inputs)
+            designs.append(Design(name, revision, stl, material, units if lattice is None else "mm",
+                                  float(size) if size is not None else None,
+                                  "auto" if lattice is None else "keep", lattice))
     return tuple(designs)
+
+
+def _lattice_variants(table, path, where) -> list:
+    """(revision, generated STL, lattice record) per requested density of a lattice design."""
+    from femvalid.geometry.lattice import LatticeSpec
+    from femvalid.study.generated import lattice_stl
+
+    spec = table["lattice"]
+    where = f"{where} lattice"
+    if not isinstance(spec, dict):
+        raise InputError(path, f"{where}: must be a table {{ type = ..., relative_density = ..., ... }}")
+    extra = sorted(set(spec) - _LATTICE_KEYS)
+    if extra:
+        raise InputError(path, f"{where}: unknown key(s) {', '.join(extra)}; allowed: {', '.join(sorted(_LATTICE_KEYS))}")
+    for key in ("type", "relative_density", "cell_size", "cells"):
+        if key not in spec:
+            raise InputError(path, f"{where}: missing '{key}'")
+    densities = spec["relative_density"]
+    listed = isinstance(densities, list)
+    densities = densities if listed else [densities]
+    if not densities or not all(_is_finite(d) for d in densities):
+        raise InputError(path, f"{where}: 'relative_density' must be a number or a list of numbers, got {spec['relative_density']!r}")
+    if listed and "revision" in table:
+        raise InputError(path, f"{where}: with several densities each is its own revision (rho0.20, ...); leave out 'revision'")
+    cells = spec["cells"]
+    if not (isinstance(cells, list) and len(cells) == 3 and all(isinstance(c, int) and not isinstance(c, bool) for c in cells)):
+        raise InputError(path, f"{where}: 'cells' must be three whole numbers [nx, ny, nz], got {cells!r}")
+    if not _is_finite(spec["cell_size"]):
+        raise InputError(path, f"{where}: 'cell_size' must be a length in mm, got {spec['cell_size']!r}")
+    resolution = spec.get("resolution")
+    if resolution is not None and (not isinstance(resolution, int) or isinstance(resolution, bool)):
+        raise InputError(path, f"{where}: 'resolution' must be a whole number of voxels per cell, got {resolution!r}")
+    if not isinstance(spec["type"], str) or not isinstance(spec.get("section", "circle"), str):
+        raise InputError(path, f"{where}: 'type' and 'section' must be names")
+    variants = []
+    for density in densities:
+        lattice = LatticeSpec(spec["type"], float(density), float(spec["cell_size"]), tuple(cells),
+                              spec.get("section", "circle"), resolution)
+        lattice.validate(f"{path}: {where}")
+        revision = table.get("revision", f"rho{density:.2f}")
+        stl, record = lattice_stl(lattice, source=f"{path}: {where}")
+        variants.append((str(revision), stl, record))
+    return variants
 
 
 def _loadcases(entries, path, base, inputs):
