@@ -8,7 +8,13 @@ from pathlib import Path
 
 from femvalid._files import atomic_path
 from femvalid.errors import InputError
-from femvalid.geometry.lattice import LATTICE_TYPES, SECTIONS, LatticeSpec, generate_lattice
+from femvalid.geometry.lattice import (
+    LATTICE_TYPES,
+    SECTIONS,
+    LatticeSpec,
+    generate_lattice,
+)
+from femvalid.geometry.lattice_cage import LatticeCage
 from femvalid.geometry.stl import write_stl
 
 
@@ -19,7 +25,12 @@ def add_parser(sub) -> None:
     p.add_argument("--relative-density", type=float, required=True, metavar="R",
                    help="solid volume / box volume, 0.02 to 0.9")
     p.add_argument("--cell-size", type=float, required=True, metavar="MM", help="unit cell edge, mm")
-    p.add_argument("--cells", type=int, nargs=3, required=True, metavar=("NX", "NY", "NZ"), help="cells along x, y, z")
+    p.add_argument("--cells", type=int, nargs=3, metavar=("NX", "NY", "NZ"), help="a block of cells along x, y, z")
+    p.add_argument("--cage", type=float, nargs=3, metavar=("LENGTH", "WIDTH", "HEIGHT"),
+                   help="instead of a block: an interbody cage of this size (mm) with a solid rim and a lattice core")
+    p.add_argument("--rim", type=float, default=1.5, metavar="MM", help="cage rim wall thickness, mm (default 1.5)")
+    p.add_argument("--corner-radius", type=float, default=3.0, metavar="MM",
+                   help="cage footprint corner radius, mm (default 3)")
     p.add_argument("-o", "--output", required=True, metavar="OUT.stl", help="binary STL to write")
     p.add_argument("--section", choices=SECTIONS, default="circle", help="strut cross-section (strut lattices)")
     p.add_argument("--resolution", type=int, metavar="N",
@@ -37,14 +48,29 @@ def run(args) -> int:
         raise InputError(output, f"folder {output.parent} does not exist")
     if output.exists() and not args.force:
         raise InputError(output, "exists; use --force to overwrite it")
-    spec = LatticeSpec(args.type, args.relative_density, args.cell_size, tuple(args.cells), args.section,
-                       args.resolution)
+    if (args.cells is None) == (args.cage is None):
+        raise InputError("femvalid lattice", "give either --cells NX NY NZ (a block) or --cage LENGTH WIDTH HEIGHT")
+    spec = LatticeSpec(args.type, args.relative_density, args.cell_size, tuple(args.cells or (1, 1, 1)),
+                       args.section, args.resolution)
     started = time.perf_counter()
-    lattice = generate_lattice(spec, source="femvalid lattice")
+    if args.cage:
+        cage = LatticeCage(spec, *args.cage, corner_radius_mm=args.corner_radius, rim_mm=args.rim)
+        lattice, _ = cage.generate(source="femvalid lattice")
+    else:
+        lattice = generate_lattice(spec, source="femvalid lattice")
     seconds = time.perf_counter() - started
     with atomic_path(output) as tmp:
         write_stl(tmp, lattice.surface.triangles, name=lattice.stl_header)
     info = {**lattice.to_dict(), "seconds": seconds, "output": str(output)}
+    if args.cage:
+        info.update(cage_mm=list(args.cage), rim_mm=args.rim, corner_radius_mm=args.corner_radius,
+                    core_relative_density=info.pop("relative_density"), box_mm=None, cells=None)
+        print(json.dumps(info, indent=2) if args.json else
+              f"{output}: interbody cage {' × '.join(f'{v:g}' for v in args.cage)} mm, {args.rim:g} mm rim, "
+              f"{lattice.spec.type} core at relative density {lattice.relative_density:.4f} (cell {args.cell_size:g} mm), "
+              f"{len(lattice.surface.faces)} triangles, volume {lattice.surface.signed_volume:.6g} mm³, {seconds:.1f} s\n"
+              f"  mesh it with: femvalid mesh {output} -o MESH.vtu --surface keep --size {lattice.voxel_mm:.3g}")
+        return 0
     if args.json:
         print(json.dumps(info, indent=2))
         return 0

@@ -36,7 +36,7 @@ from femvalid.errors import InputError
 from femvalid.geometry.isosurface import clip_to_box, contour_surface
 from femvalid.geometry.surface import Surface
 
-__all__ = ["LATTICE_TYPES", "Lattice", "LatticeSpec", "closed_form_density", "generate_lattice"]
+__all__ = ["LATTICE_TYPES", "Lattice", "LatticeSpec", "closed_form_density", "field", "generate_lattice"]
 
 TPMS_TYPES = ("gyroid-sheet", "gyroid-skeletal", "diamond-sheet", "diamond-skeletal")
 STRUT_TYPES = ("simple-cubic", "bcc", "octet")
@@ -247,7 +247,8 @@ def _struts(points: np.ndarray, families, radius_mm: float, cell_mm: float,
     return phi * cell_mm - radius_mm, grad
 
 
-def _field(spec: LatticeSpec, parameter: float):
+def field(spec: LatticeSpec, parameter: float):
+    """The lattice's implicit field (points mm → φ mm, gradient), periodic from the origin."""
     if spec.type in TPMS_TYPES:
         return partial(_tpms, kind=spec.type, level=parameter, cell_mm=spec.cell_size_mm)
     return partial(_struts, families=_line_families(spec.type, parameter / spec.cell_size_mm), radius_mm=parameter,
@@ -262,7 +263,7 @@ def _block(spec: LatticeSpec, parameter: float, cells, resolution: int) -> Surfa
     voxel = cell / resolution
     axis = (np.arange(resolution) + 0.5) * voxel
     unit = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3)
-    inner = _field(spec, parameter)
+    inner = field(spec, parameter)
     values = inner(unit)[0].reshape((resolution,) * 3)
     index = [np.mod(np.arange(-1, n * resolution + 1), resolution) for n in cells]
     grid = values[np.ix_(*index)]
@@ -299,15 +300,42 @@ def _bracket(spec: LatticeSpec) -> tuple[float, float]:
 def generate_lattice(spec: LatticeSpec, source: str = "lattice") -> Lattice:
     """Generate the block with its level or strut size solved for the requested density.
 
+    The density must come within :data:`DENSITY_TOLERANCE` of the request; without
+    an explicit resolution a finer one is tried before giving up.
+
     Raises
     ------
     InputError
-        Invalid spec, or a density this type cannot reach.
+        Invalid spec, or a density this type cannot reach at this resolution.
     """
     spec.validate(source)
     feature = _feature_estimate(spec)
     resolution = spec.resolution or int(np.clip(math.ceil(VOXELS_PER_FEATURE * spec.cell_size_mm / feature),
                                                  RESOLUTION_MIN, RESOLUTION_MAX))
+    target = spec.relative_density
+    while True:
+        surface, parameter, achieved = _solve(spec, resolution, source)
+        if abs(achieved - target) <= DENSITY_TOLERANCE * target:
+            break
+        if spec.resolution or resolution >= RESOLUTION_MAX:
+            raise InputError(source, f"reached relative density {achieved:.4f} instead of {target:g} at {resolution} "
+                                     "voxels per cell (the contour jumps where features are a few voxels thin); "
+                                     "give a higher resolution")
+        resolution = min(RESOLUTION_MAX, math.ceil(1.5 * resolution))
+    if spec.type in STRUT_TYPES:
+        feature = 2 * parameter
+    elif spec.type.endswith("sheet"):
+        feature = achieved * spec.cell_size_mm / _AREA_PER_VOLUME[spec.type.split("-")[0]]
+    return Lattice(spec, surface, achieved, float(parameter), float(feature), spec.cell_size_mm / resolution,
+                   resolution)
+
+
+def _solve(spec: LatticeSpec, resolution: int, source: str) -> tuple[Surface, float, float]:
+    """(block surface, level or radius, relative density) aimed at the requested density.
+
+    The solve runs on one cell; the cell's own cut faces lose a little more volume at
+    their edges than the block does, so the block is re-aimed by the difference it shows.
+    """
     cell_volume = spec.cell_size_mm**3
 
     def density(parameter):
@@ -316,10 +344,8 @@ def generate_lattice(spec: LatticeSpec, source: str = "lattice") -> Lattice:
 
     lo, hi = _bracket(spec)
     box_volume = float(np.prod(spec.box_mm))
-    # The cell's own cut faces lose a little more volume at their edges than the block
-    # does, so the block is re-aimed once by the difference it shows.
     target = aim = spec.relative_density
-    for _ in range(2):
+    for _ in range(3):
         if not density(lo) < aim < density(hi):
             raise InputError(source, f"a {spec.type} lattice cannot reach relative density {target:g} "
                                      f"at {resolution} voxels per cell")
@@ -329,9 +355,4 @@ def generate_lattice(spec: LatticeSpec, source: str = "lattice") -> Lattice:
         if abs(achieved - target) <= RE_AIM_ABOVE * target:
             break
         aim += target - achieved
-    if spec.type in STRUT_TYPES:
-        feature = 2 * parameter
-    elif spec.type.endswith("sheet"):
-        feature = achieved * spec.cell_size_mm / _AREA_PER_VOLUME[spec.type.split("-")[0]]
-    return Lattice(spec, surface, achieved, float(parameter), float(feature), spec.cell_size_mm / resolution,
-                   resolution)
+    return surface, float(parameter), achieved

@@ -27,7 +27,15 @@ from femvalid.study import cache
 from femvalid.study.comparison import compare_revisions, comparison_csv
 from femvalid.study.convergence import HEADLINE_QOI
 from femvalid.study.criteria import evaluate_criteria
-from femvalid.study.execution import JobOutcome, MeshOutcome, check_memory_for_workers, job_task, make_backend, mesh_task
+from femvalid.study.execution import (
+    JobOutcome,
+    MeshOutcome,
+    check_memory_for_workers,
+    job_task,
+    make_backend,
+    mesh_task,
+)
+from femvalid.study.lattices import gibson_ashby_csv, gibson_ashby_fits
 from femvalid.study.provenance import manifest, utc_now
 from femvalid.study.studyfile import Study, baselines, mesh_sizes
 
@@ -148,6 +156,9 @@ def _run_locked(study, surfaces, outdir, progress, use_cache, backend) -> list[J
     write_atomic(outdir / "summary.csv", summary_csv(results))
     comparison = compare_revisions(results, baselines(study))
     write_atomic(outdir / "comparison.csv", comparison_csv(comparison))
+    fits = gibson_ashby_fits(results)
+    if fits:
+        write_atomic(outdir / "gibson_ashby.csv", gibson_ashby_csv(fits))
     record = manifest(study, outdir, results, started, utc_now())
     record["execution"] = backend.description
     write_atomic(outdir / "manifest.json", json.dumps(_json_safe(record), indent=2) + "\n")
