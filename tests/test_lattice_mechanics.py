@@ -101,3 +101,20 @@ contact_tolerance = 0.01
     assert "Lattice variants" in report and "cancellous" in report
     manifest = (out / "manifest.json").read_text(encoding="utf-8")
     assert '"generated_lattices"' in manifest and np.isfinite(n_bcc)
+
+
+def test_lattice_cage_is_one_closed_solid_with_a_solid_rim(tmp_path, capsys):
+    from femvalid.geometry import load_surface
+
+    out = tmp_path / "cage.stl"
+    status, _, err = run_cli(capsys, "lattice", "gyroid-sheet", "--relative-density", "0.3", "--cell-size", "3",
+                             "--cage", "14", "9", "5", "--rim", "1.5", "--resolution", "12", "-o", str(out))
+    assert status == 0, err
+    surface, report = load_surface(out)
+    assert report.valid and report.shells == 1 and not report.repairs
+    assert surface.bounds.ravel().tolist() == pytest.approx([-7, -4.5, 0, 7, 4.5, 5], abs=1e-5)
+    # Rim (outline minus core) plus the core at about its density: within a few per cent.
+    outline = 14 * 9 - (4 - math.pi) * 3.0**2
+    core = 11 * 6 - (4 - math.pi) * 1.5**2
+    expected = 5 * ((outline - core) + 0.3 * core)
+    assert surface.signed_volume == pytest.approx(expected, rel=0.05)
