@@ -55,7 +55,7 @@ def run(args) -> int:
     started = time.perf_counter()
     if args.cage:
         cage = LatticeCage(spec, *args.cage, corner_radius_mm=args.corner_radius, rim_mm=args.rim)
-        lattice, _ = cage.generate(source="femvalid lattice")
+        lattice = cage.generate(source="femvalid lattice")
     else:
         lattice = generate_lattice(spec, source="femvalid lattice")
     seconds = time.perf_counter() - started

@@ -75,9 +75,8 @@ class LatticeCage:
             raise InputError(source, "the corner radius is larger than half the footprint")
         replace(self.lattice, cells=(1, 1, 1)).validate(source)
 
-    def generate(self, source: str = "lattice cage") -> tuple[Lattice, "np.ndarray"]:
-        """The cage's surface (in a Lattice record whose density is the core block's) and
-        its bounds, mm."""
+    def generate(self, source: str = "lattice cage") -> Lattice:
+        """The cage's surface, in a Lattice record whose density is the core block's."""
         self.validate(source)
         block = generate_lattice(replace(self.lattice, cells=_SOLVE_CELLS), source)
         size = np.array([self.length_mm, self.width_mm, self.height_mm])
@@ -112,4 +111,4 @@ class LatticeCage:
         values = np.concatenate([cage(points[i:i + chunk])[0] for i in range(0, len(points), chunk)])
         surface = contour_surface(values.reshape([len(a) for a in axes]), voxels, cage, size)
         surface = surface.translated([-size[0] / 2, -size[1] / 2, 0.0])
-        return replace(block, surface=surface), surface.bounds
+        return replace(block, surface=surface)

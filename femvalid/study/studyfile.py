@@ -218,16 +218,21 @@ def _entries(value, path, section):
     return value
 
 
+def _check_keys(table: dict, allowed: set, required: tuple, path: Path, where: str) -> None:
+    """Refuse unknown keys and name the first missing required one."""
+    extra = sorted(set(table) - allowed)
+    if extra:
+        raise InputError(path, f"{where}: unknown key(s) {', '.join(extra)}; allowed: {', '.join(sorted(allowed))}")
+    for key in required:
+        if key not in table:
+            raise InputError(path, f"{where}: missing '{key}'")
+
+
 def _designs(entries, path, base, inputs) -> tuple[Design, ...]:
     designs, seen = [], set()
     for k, table in enumerate(_entries(entries, path, "design"), start=1):
         where = f"[[design]] #{k}"
-        extra = sorted(set(table) - _DESIGN_KEYS)
-        if extra:
-            raise InputError(path, f"{where}: unknown key(s) {', '.join(extra)}; allowed: {', '.join(sorted(_DESIGN_KEYS))}")
-        for key in ("name", "material"):
-            if key not in table:
-                raise InputError(path, f"{where}: missing '{key}'")
+        _check_keys(table, _DESIGN_KEYS, ("name", "material"), path, where)
         if ("stl" in table) == ("lattice" in table):
             raise InputError(path, f"{where}: give either 'stl' or 'lattice'")
         name = _name(table["name"], where, path, "name")
@@ -272,12 +277,7 @@ def _lattice_variants(table, path, where) -> list:
     where = f"{where} lattice"
     if not isinstance(spec, dict):
         raise InputError(path, f"{where}: must be a table {{ type = ..., relative_density = ..., ... }}")
-    extra = sorted(set(spec) - _LATTICE_KEYS)
-    if extra:
-        raise InputError(path, f"{where}: unknown key(s) {', '.join(extra)}; allowed: {', '.join(sorted(_LATTICE_KEYS))}")
-    for key in ("type", "relative_density", "cell_size", "cells"):
-        if key not in spec:
-            raise InputError(path, f"{where}: missing '{key}'")
+    _check_keys(spec, _LATTICE_KEYS, ("type", "relative_density", "cell_size", "cells"), path, where)
     densities = spec["relative_density"]
     listed = isinstance(densities, list)
     densities = densities if listed else [densities]
@@ -350,12 +350,7 @@ def _validation(entries, path, designs, loadcases) -> tuple:
     out = []
     for k, table in enumerate(entries, start=1):
         where = f"[[validation]] #{k}"
-        extra = sorted(set(table) - _VALIDATION_KEYS)
-        if extra:
-            raise InputError(path, f"{where}: unknown key(s) {', '.join(extra)}; allowed: {', '.join(sorted(_VALIDATION_KEYS))}")
-        for key in ("design", "loadcase", "quantity", "measured"):
-            if key not in table:
-                raise InputError(path, f"{where}: missing '{key}'")
+        _check_keys(table, _VALIDATION_KEYS, ("design", "loadcase", "quantity", "measured"), path, where)
         for key in ("design", "loadcase"):
             if not isinstance(table[key], str):
                 raise InputError(path, f"{where}: '{key}' must be a name, got {table[key]!r}")
