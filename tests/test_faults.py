@@ -113,7 +113,7 @@ def test_mesher_timeout_is_a_failed_job(capsys, tmp_path, monkeypatch):
     import femvalid.meshing as meshing
 
     original = meshing.MeshSettings
-    monkeypatch.setattr(meshing, "MeshSettings", lambda size, order: original(size, order, timeout_s=1e-3))
+    monkeypatch.setattr(meshing, "MeshSettings", lambda *args, **kwargs: original(*args, **{**kwargs, "timeout_s": 1e-3}))
     study, out = make_study(tmp_path, revisions="A"), tmp_path / "out"
     status, _, _ = run_cli(capsys, "run", study, "-o", out, "--no-progress")
     assert status == 3
