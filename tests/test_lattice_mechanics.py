@@ -69,11 +69,11 @@ order = 2
 [[design]]
 name = "bcc"
 material = "ti6al4v-am"
-lattice = { type = "bcc", relative_density = [0.2, 0.35], cell_size = 4.0, cells = [2, 2, 2], resolution = 16 }
+lattice = { type = "bcc", relative_density = [0.2, 0.35], cell_size = 4.0, cells = [2, 2, 2], resolution = 14 }
 [[design]]
 name = "octet"
 material = "ti6al4v-am"
-lattice = { type = "octet", relative_density = [0.2, 0.35], cell_size = 4.0, cells = [2, 2, 2], resolution = 16 }
+lattice = { type = "octet", relative_density = [0.2, 0.35], cell_size = 4.0, cells = [2, 2, 2], resolution = 14 }
 [[loadcase]]
 name = "coupon"
 type = "lattice_compression"
@@ -81,7 +81,7 @@ force = 100.0
 contact_tolerance = 0.01
 """)
     out = tmp_path / "out"
-    status, _, err = run_cli(capsys, "run", str(study), "-o", str(out))
+    status, _, err = run_cli(capsys, "run", str(study), "-o", str(out), "--workers", "2")
     assert status == 0, err
     with open(out / "summary.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
