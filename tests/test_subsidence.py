@@ -165,8 +165,8 @@ def _stiff_on_soft(contrast, order=1, upper_size=0.8, lower_size=0.8):
 def test_amg_iterations_stay_bounded_under_stiffness_contrast(order):
     """Without the interface solve, CG iterations grow with the contrast; with it they stay near 1:1.
 
-    Measured (P1 / P2): 14 / 32 at 1:1; without it 52 / 96 at 1000:1 and 135 / 259 at
-    10 000:1; with it 17 / 39 at both.
+    Measured (P1 / P2): 13 / 23 at 1:1; without it 43 / 90 at 1000:1 and 118 / 251 at
+    10 000:1; with it 13 / 27 and 13 / 25.
     """
     counts = {}
     for contrast in (1.0, 1e3, 1e4):
@@ -181,9 +181,14 @@ def test_amg_iterations_stay_bounded_under_stiffness_contrast(order):
 
 
 def test_cg_goes_on_until_a_stiff_body_pushed_into_foam_is_in_equilibrium():
-    """Displacement on the stiff body makes the load vector ~10⁴× the reactions: 1e-10 of it is not enough."""
+    """Displacement on the stiff body makes the load vector ~10⁴× the reactions: 1e-8 of it is not enough.
+
+    (At the default 1e-10 whether CG's last iteration happens to land below the
+    equilibrium limit depends on the preconditioner; at 1e-8 it cannot.)
+    """
     nodes, elements, E, constraints, interface = _stiff_on_soft(1e4, upper_size=1.0, lower_size=0.5)
-    iterative = solve_elasticity(nodes, elements, E, 0.3, constraints, method="cg-amg", interface_nodes=interface)
+    iterative = solve_elasticity(nodes, elements, E, 0.3, constraints, method="cg-amg", interface_nodes=interface,
+                                 rtol=1e-8)
     assert "for equilibrium" in iterative.report.note
     direct = solve_elasticity(nodes, elements, E, 0.3, constraints, method="direct")
     scale = np.abs(direct.displacement).max()

@@ -49,18 +49,35 @@ def quadrature_degree(order: int) -> int:
     return max(1, 2 * (order - 1))
 
 
+def _inverse_3x3(J: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Determinants (...) and inverses (..., 3, 3) of 3×3 matrices, by cofactors.
+
+    Batched LAPACK calls (numpy.linalg.det, inv) cost several times more on millions
+    of 3×3 matrices.
+    """
+    a, b, c = J[..., 0, 0], J[..., 0, 1], J[..., 0, 2]
+    d, e, f = J[..., 1, 0], J[..., 1, 1], J[..., 1, 2]
+    g, h, i = J[..., 2, 0], J[..., 2, 1], J[..., 2, 2]
+    inverse = np.empty_like(J)
+    inverse[..., 0, 0], inverse[..., 1, 0], inverse[..., 2, 0] = e * i - f * h, f * g - d * i, d * h - e * g
+    inverse[..., 0, 1], inverse[..., 1, 1], inverse[..., 2, 1] = c * h - b * i, a * i - c * g, b * g - a * h
+    inverse[..., 0, 2], inverse[..., 1, 2], inverse[..., 2, 2] = b * f - c * e, c * d - a * f, a * e - b * d
+    det = a * inverse[..., 0, 0] + b * inverse[..., 1, 0] + c * inverse[..., 2, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inverse /= det[..., None, None]
+    return det, inverse
+
+
 def element_geometry(nodes: np.ndarray, elements: np.ndarray, order: int) -> ElementGeometry:
     """Gradients and weights for ``elements`` (m, n) of the given order."""
     points, w = tet_rule(quadrature_degree(order))
     ref = shape_gradients(order, points)  # (q, n, 3)
     x = nodes[elements]  # (m, n, 3)
-    jac = np.einsum("mnk,qnl->mqkl", x, ref)  # dx_k/dξ_l
-    det = np.linalg.det(jac)
+    jac = np.matmul(x.transpose(0, 2, 1)[:, None], ref[None])  # (m, q, 3, 3): dx_k/dξ_l
+    det, inv = _inverse_3x3(jac)  # inv: dξ_l/dx_k
     if np.any(det <= 0):
         raise ValueError(f"{int((det <= 0).any(axis=1).sum())} elements are inverted (det J ≤ 0)")
-    inv = np.linalg.inv(jac)  # dξ_l/dx_k
-    grads = np.einsum("qnl,mqlk->mqnk", ref, inv)
-    return ElementGeometry(grads, det * w)
+    return ElementGeometry(np.matmul(ref[None], inv), det * w)
 
 
 def lame(youngs_modulus_MPa, poisson_ratio):
@@ -73,16 +90,16 @@ def lame(youngs_modulus_MPa, poisson_ratio):
 PAIR_CHUNK = 1_000_000
 
 
-def _blocks(Gw: np.ndarray, G: np.ndarray, a: np.ndarray, b: np.ndarray, lam, mu) -> np.ndarray:
-    """K_ab (m, p, 3, 3) for local node pairs (a[k], b[k]); N/mm."""
-    Ga, Gb = Gw[:, :, a], G[:, :, b]  # (m, q, p, 3)
-    # K_ab,ij = ∫ λ ∂_i N_a ∂_j N_b + μ ∂_j N_a ∂_i N_b + μ δ_ij ∇N_a·∇N_b
-    outer = np.einsum("mqpi,mqpj->mpij", Ga, Gb)
-    k = lam[:, None, None, None] * outer
-    k += mu[:, None, None, None] * outer.transpose(0, 1, 3, 2)
-    dots = np.einsum("mqpk,mqpk->mp", Ga, Gb)
-    k[..., [0, 1, 2], [0, 1, 2]] += (mu[:, None] * dots)[..., None]
-    return k
+def _block_components(Gw: np.ndarray, G: np.ndarray, a: np.ndarray, b: np.ndarray, lam, mu) -> list[np.ndarray]:
+    """The nine entries K_ab,ij (i, j row-major), each (m, p), of local node pairs (a[k], b[k]); N/mm.
+
+    K_ab,ij = Σ_q λ ∂_i N_a ∂_j N_b + μ ∂_j N_a ∂_i N_b + μ δ_ij ∇N_a·∇N_b, weights in Gw.
+    Separate contiguous arrays per entry feed ``np.bincount`` without copies.
+    """
+    Ga, Gb = np.moveaxis(Gw[:, :, a], -1, 0), np.moveaxis(G[:, :, b], -1, 0)  # (3, m, q, p)
+    outer = [[(Ga[i] * Gb[j]).sum(axis=1) for j in range(3)] for i in range(3)]
+    dots = mu * (outer[0][0] + outer[1][1] + outer[2][2])
+    return [lam * outer[i][j] + mu * outer[j][i] + (dots if i == j else 0.0) for i in range(3) for j in range(3)]
 
 
 def assemble_stiffness(
@@ -96,55 +113,60 @@ def assemble_stiffness(
     m, n = elements.shape
     lam, mu = lame(np.broadcast_to(youngs_modulus_MPa, m), np.broadcast_to(poisson_ratio, m))
     N = len(nodes)
+    # Each element's nodes in ascending global order: every local pair a < b is then a
+    # global pair lo < hi, whose block is the stored upper one (no transposes).
+    perm = np.argsort(elements, axis=1)
+    ordered = np.take_along_axis(elements, perm, axis=1)
     a, b = np.triu_indices(n, 1)
-    first, second = elements[:, a], elements[:, b]
-    keys = (np.minimum(first, second).astype(np.int64) * N + np.maximum(first, second)).ravel()
-    swapped = (first > second).ravel()  # the pair's block is stored as K_ba = K_abᵀ
-    del first, second
-    pairs, slot = np.unique(keys, return_inverse=True)
-    del keys
-    slot = slot.ravel()
-    upper = np.zeros((len(pairs), 9))
-    diagonal = np.zeros((N, 9))
+    pairs, slot = np.unique((ordered[:, a].astype(np.int64) * N + ordered[:, b]).ravel(), return_inverse=True)
+    slot = slot.reshape(m, len(a))
+    upper = np.zeros((9, len(pairs)))
+    diagonal = np.zeros((9, N))
     own = np.arange(n)
     chunk = max(1, PAIR_CHUNK // len(a))
     for start in range(0, m, chunk):
         stop = min(start + chunk, m)
         geometry = element_geometry(nodes, elements[start:stop], order)
-        G, w = geometry.grads, geometry.weights
-        Gw = G * w[..., None, None]
-        la, mu_ = lam[start:stop], mu[start:stop]
-        k = _blocks(Gw, G, a, b, la, mu_).reshape(-1, 3, 3)
-        flip = swapped[start * len(a): stop * len(a)]
-        k[flip] = k[flip].transpose(0, 2, 1)
-        k = k.reshape(-1, 9)
-        where = slot[start * len(a): stop * len(a)]
-        for c in range(9):
-            upper[:, c] += np.bincount(where, weights=k[:, c], minlength=len(pairs))
-        kd = _blocks(Gw, G, own, own, la, mu_).reshape(-1, 9)
-        at = elements[start:stop].ravel()
-        for c in range(9):
-            diagonal[:, c] += np.bincount(at, weights=kd[:, c], minlength=N)
-    del slot, swapped
-    return _bsr_from_pairs(N, pairs, upper.reshape(-1, 3, 3), diagonal.reshape(-1, 3, 3))
+        G = np.take_along_axis(geometry.grads, perm[start:stop, None, :, None], axis=2)
+        Gw = G * geometry.weights[..., None, None]
+        la, mu_ = lam[start:stop, None], mu[start:stop, None]
+        where = slot[start:stop].ravel()
+        for c, values in enumerate(_block_components(Gw, G, a, b, la, mu_)):
+            upper[c] += np.bincount(where, weights=values.ravel(), minlength=len(pairs))
+        at = ordered[start:stop].ravel()
+        for c, values in enumerate(_block_components(Gw, G, own, own, la, mu_)):
+            diagonal[c] += np.bincount(at, weights=values.ravel(), minlength=N)
+    del slot
+    return _bsr_from_pairs(N, pairs, upper, diagonal)
 
 
 def _bsr_from_pairs(N: int, pairs: np.ndarray, upper: np.ndarray, diagonal: np.ndarray) -> sp.bsr_matrix:
-    """The symmetric BSR matrix with ``diagonal`` blocks, ``upper`` at the pairs (lo, hi) and their transposes."""
+    """The symmetric BSR matrix with ``diagonal`` blocks, ``upper`` at the pairs (lo, hi) and their transposes.
+
+    ``pairs`` (lo·N + hi, sorted) and the blocks' nine entries ``upper`` (9, P) and
+    ``diagonal`` (9, N). Row r holds the transposed blocks of pairs (lo, r) in order of lo,
+    then its diagonal block, then the blocks of pairs (r, hi) in order of hi: positions
+    follow from counts, and only the transposed blocks need sorting (by hi, stably).
+    """
     lo, hi = pairs // N, pairs % N
-    rows = np.concatenate([np.arange(N), lo, hi])
-    cols = np.concatenate([np.arange(N), hi, lo])
-    order = np.argsort(rows * N + cols)
-    del rows
-    position = np.empty_like(order)
-    position[order] = np.arange(len(order))
-    data = np.empty((len(order), 3, 3))
-    data[position[:N]] = diagonal
-    data[position[N: N + len(pairs)]] = upper
-    data[position[N + len(pairs):]] = upper.transpose(0, 2, 1)
-    indices = cols[order].astype(np.int32)
+    before, after = np.bincount(hi, minlength=N), np.bincount(lo, minlength=N)  # blocks left/right of the diagonal
     indptr = np.zeros(N + 1, np.int64)
-    np.cumsum(np.bincount(np.concatenate([np.arange(N), lo, hi]), minlength=N), out=indptr[1:])
+    np.cumsum(before + 1 + after, out=indptr[1:])
+    diagonal_at = indptr[:-1] + before
+    P = len(pairs)
+    first_after = np.cumsum(after) - after  # index in ``pairs`` of row r's first pair (r, ·)
+    upper_at = diagonal_at[lo] + 1 + (np.arange(P) - first_after[lo])
+    by_hi = np.argsort(hi, kind="stable")
+    first_before = np.cumsum(before) - before
+    lower_at = np.empty(P, np.int64)
+    lower_at[by_hi] = indptr[hi[by_hi]] + (np.arange(P) - first_before[hi[by_hi]])
+    data = np.empty((len(pairs) * 2 + N, 3, 3))
+    data[diagonal_at] = diagonal.T.reshape(-1, 3, 3)
+    blocks = upper.T.reshape(-1, 3, 3)
+    data[upper_at] = blocks
+    data[lower_at] = blocks.transpose(0, 2, 1)
+    indices = np.empty(len(data), np.int32)
+    indices[diagonal_at], indices[upper_at], indices[lower_at] = np.arange(N), hi, lo
     matrix = sp.bsr_matrix((data, indices, indptr.astype(np.int32)), shape=(3 * N, 3 * N))
     matrix.has_sorted_indices = True
     return matrix

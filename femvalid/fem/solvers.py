@@ -4,11 +4,11 @@ Solvers are looked up by name in :data:`SOLVERS`; ``"auto"`` picks the direct
 solver for small systems (SuperLU's fill-in grows badly past about 50 k dofs) and
 AMG-CG otherwise. Where a stiff body is tied to a soft one (titanium on foam, ~1000:1)
 the interface carries error modes that no point smoother or aggregate reaches, and
-AMG-CG slows down as the contrast grows (33 → 250 iterations from 900:1 to 90 000:1,
-P1, measured); the caller then names the interface dofs and the AMG cycle is wrapped
-in exact solves on that (two-dimensional, cheaply factorised) layer, which keeps the
-count near the homogeneous one (15 → 20 → 25 P1 and 34 → 43 → 49 P2 at 1:1, 900:1,
-90 000:1). When CG stagnates, as AMG was seen to on thin struts and strong
+AMG-CG slows down as the contrast grows (13 → 43 → 118 iterations at 1:1, 1000:1,
+10 000:1, P1, measured in tests/test_subsidence.py); the caller then names the
+interface dofs and the AMG cycle is wrapped in exact solves on that (two-dimensional,
+cheaply factorised) layer, which keeps the count near the homogeneous one (12 → 13 → 13
+P1, 18 → 27 → 25 P2). When CG stagnates, as AMG was seen to on thin struts and strong
 stiffness contrasts, the direct solver takes over where it fits; an unconverged
 answer is never returned.
 """
@@ -24,6 +24,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from femvalid.errors import JobError
+from femvalid.fem.smoothers import use_chebyshev
 
 __all__ = ["SolveReport", "solve", "rigid_body_modes", "SOLVERS", "DIRECT_MAX_DOFS"]
 
@@ -43,6 +44,10 @@ PRECONDITIONER_DTYPE = np.float32
 #: One symmetric Gauss–Seidel sweep on the rigid-body modes before aggregation: pyamg's
 #: default four cost 4.5 of 9.5 s of set-up at 730 k dofs and saved no iteration.
 IMPROVE_CANDIDATES = [("block_gauss_seidel", {"sweep": "symmetric", "iterations": 1}), None]
+#: W-cycles, with the Chebyshev smoothers of :mod:`femvalid.fem.smoothers`: the count stays
+#: near the two-grid one as meshes grow (P1 benchmark 30 k → 1 M dofs: 10 → 11 iterations,
+#: where the V-cycle went 11 → 15).
+CYCLE = "W"
 
 
 @dataclass
@@ -116,7 +121,9 @@ def _spectral_radius_in_precision():
     pyamg scales D⁻¹A by ω/ρ, ρ estimated by Arnoldi from a random start vector: the
     hierarchy (and so the last digits of an iterative answer) changed from run to run,
     and ρ, a double, silently promoted a single-precision hierarchy to double. ρ is
-    estimated here from a fixed start vector and returned in the matrix's precision.
+    estimated here from a fixed start vector and returned in the matrix's precision,
+    by one 15-step Arnoldi pass without pyamg's restarts (which doubled its cost, 2.3 s
+    at 1 M dofs, for a change in ρ of 0.2 % and no change in the iteration count).
     """
     from pyamg.aggregation import smooth
 
@@ -126,6 +133,7 @@ def _spectral_radius_in_precision():
         if kwargs.get("initial_guess") is None:
             start = np.random.default_rng(0).random((A.shape[0], 1))
             kwargs["initial_guess"] = start.astype(A.dtype)
+        kwargs.update(maxiter=15, restart=0)
         return A.dtype.type(original(A, *args, **kwargs))
 
     smooth.approximate_spectral_radius = radius
@@ -159,7 +167,8 @@ def _amg_cg(A, b, nodes=None, rtol=RTOL, maxiter=400, interface=None, x0=None):
                                                B=None if B is None else B.astype(dtype), symmetry="symmetric",
                                                strength=strength, max_coarse=1000, coarse_solver="splu",
                                                improve_candidates=IMPROVE_CANDIDATES)
-    M = _in_precision(ml.aspreconditioner(cycle="V"), dtype)
+    use_chebyshev(ml)
+    M = _in_precision(ml.aspreconditioner(cycle=CYCLE), dtype)
     method = "cg-amg-sa" + ("-single" if dtype == np.float32 else "")
     if tied:
         M = _interface_wrapped(A, M, np.unique(interface))

@@ -46,11 +46,12 @@ def stress_field(nodes, elements, displacement, youngs_modulus_MPa, poisson_rati
     for start in range(0, m, CHUNK):
         el = elements[start : start + CHUNK]
         g = element_geometry(nodes, el, order)
-        grad_u = np.einsum("mni,mqnj->mqij", displacement[el], g.grads)  # du_i/dx_j
-        strain = 0.5 * (grad_u + grad_u.transpose(0, 1, 3, 2))
-        trace = np.trace(strain, axis1=2, axis2=3)
-        la, mu_ = lam[start : start + CHUNK, None], mu[start : start + CHUNK, None]
-        stress = 2 * mu_[..., None, None] * strain + (la * trace)[..., None, None] * np.eye(3)
+        grad_u = np.matmul(displacement[el].transpose(0, 2, 1)[:, None], g.grads)  # (m, q, 3, 3): du_i/dx_j
+        la, mu_ = lam[start : start + CHUNK, None, None, None], mu[start : start + CHUNK, None, None, None]
+        stress = mu_ * (grad_u + grad_u.transpose(0, 1, 3, 2))  # 2 μ ε
+        trace = grad_u[..., 0, 0] + grad_u[..., 1, 1] + grad_u[..., 2, 2]
+        for i in range(3):
+            stress[..., i, i] += la[..., 0, 0] * trace
         parts.append(stress)
         weights.append(g.weights)
     return StressField(np.concatenate(parts), np.concatenate(weights))
@@ -58,8 +59,9 @@ def stress_field(nodes, elements, displacement, youngs_modulus_MPa, poisson_rati
 
 def von_mises(stress: np.ndarray) -> np.ndarray:
     """von Mises equivalent stress (MPa) of stress tensors (..., 3, 3)."""
-    s = stress - np.trace(stress, axis1=-2, axis2=-1)[..., None, None] * np.eye(3) / 3.0
-    return np.sqrt(1.5 * np.einsum("...ij,...ij->...", s, s))
+    xx, yy, zz = stress[..., 0, 0], stress[..., 1, 1], stress[..., 2, 2]
+    xy, yz, zx = stress[..., 0, 1], stress[..., 1, 2], stress[..., 2, 0]
+    return np.sqrt(0.5 * ((xx - yy) ** 2 + (yy - zz) ** 2 + (zz - xx) ** 2) + 3.0 * (xy**2 + yz**2 + zx**2))
 
 
 def principal_stresses(stress: np.ndarray) -> np.ndarray:
