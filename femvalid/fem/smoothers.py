@@ -38,12 +38,17 @@ def _block_diagonal(A: sp.bsr_matrix, blocks: np.ndarray) -> sp.bsr_matrix:
 
 
 def block_diagonals(A: sp.bsr_matrix) -> tuple[sp.bsr_matrix, sp.bsr_matrix]:
-    """(D, D⁻¹) of A's diagonal blocks, as block-diagonal BSR matrices in A's precision."""
+    """(D, D⁻¹) of A's diagonal blocks, as block-diagonal BSR matrices in A's precision.
+
+    The inverse is a pseudo-inverse (pyamg's): a coarse level's 6×6 block can be
+    singular where an aggregate has too few nodes to carry all six rigid-body modes.
+    """
     from pyamg.util.utils import get_block_diag
 
     size = A.blocksize[0]
     D = get_block_diag(A, blocksize=size, inv_flag=False).astype(A.dtype)
-    return _block_diagonal(A, D), _block_diagonal(A, np.linalg.inv(D.astype(np.float64)).astype(A.dtype))
+    Dinv = get_block_diag(A, blocksize=size, inv_flag=True).astype(A.dtype)
+    return _block_diagonal(A, D), _block_diagonal(A, Dinv)
 
 
 def block_jacobi_spectral_radius(A, D, Dinv, steps: int = LANCZOS_STEPS) -> float:

@@ -58,7 +58,7 @@ def stress_field(nodes, elements, displacement, youngs_modulus_MPa, poisson_rati
 
 
 def von_mises(stress: np.ndarray) -> np.ndarray:
-    """von Mises equivalent stress (MPa) of stress tensors (..., 3, 3)."""
+    """von Mises equivalent stress (MPa) of symmetric stress tensors (..., 3, 3)."""
     xx, yy, zz = stress[..., 0, 0], stress[..., 1, 1], stress[..., 2, 2]
     xy, yz, zx = stress[..., 0, 1], stress[..., 1, 2], stress[..., 2, 0]
     return np.sqrt(0.5 * ((xx - yy) ** 2 + (yy - zz) ** 2 + (zz - xx) ** 2) + 3.0 * (xy**2 + yz**2 + zx**2))
