@@ -38,7 +38,7 @@ from benchmarks.report import AGREEMENT_LIMIT, describe_machine, evaluate_target
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 #: What a child's stderr says when it died for want of memory (SuperLU then segfaults).
-OUT_OF_MEMORY_SIGNS = ("Can't expand MemType", "MemoryError", "std::bad_alloc")
+OUT_OF_MEMORY_SIGNS = ("Can't expand MemType", "SUPERLU_MALLOC fails", "MemoryError", "std::bad_alloc")
 #: --quick skips SfePy's direct solver above this many dofs.
 QUICK_DIRECT_MAX_DOFS = 100_000
 
@@ -119,7 +119,7 @@ def run_engine(engine: str, mesh_path: Path, outdir: Path, args) -> dict:
         lines = stderr.decode(errors="replace").strip().splitlines()
         record = {"engine": engine, "status": "failed", "error": f"{why}: {lines[-1] if lines else ''}"}
     record.update(process_seconds=elapsed, memory_limit_gb=args.memory_limit_gb)
-    text = stderr.decode(errors="replace")
+    text = stderr.decode(errors="replace") + record.get("error", "")
     if record["status"] == "failed" and any(sign in text for sign in OUT_OF_MEMORY_SIGNS):
         record.update(status="out of memory", error=f"{record.get('error', '')} (under the "
                                                     f"{args.memory_limit_gb:g} GB address-space limit)")
