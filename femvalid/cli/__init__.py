@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from femvalid import __version__
-from femvalid.errors import FemvalidError
+from femvalid.errors import FemvalidError, InputError
 
 __all__ = ["main"]
 
@@ -71,3 +72,13 @@ def _one_line(text: str) -> str:
 def warn(source, message: str) -> None:
     """Print one warning line on stderr."""
     print(f"femvalid: warning: {source}: {message}", file=sys.stderr)
+
+
+def output_file(name, suffix: str, what: str) -> Path:
+    """The file a command is to write, refused unless it ends in ``suffix`` (".vtu") and its folder exists."""
+    output = Path(name)
+    if output.suffix.lower() != suffix:
+        raise InputError(output, f"{what} is written as {suffix[1:].upper()}; give a file name ending in {suffix}")
+    if not output.parent.is_dir():
+        raise InputError(output, f"folder {output.parent} does not exist")
+    return output

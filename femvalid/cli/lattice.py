@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 from femvalid._files import atomic_path
+from femvalid.cli import output_file
 from femvalid.errors import InputError
 from femvalid.geometry.lattice import (
     LATTICE_TYPES,
@@ -41,11 +41,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    output = Path(args.output)
-    if output.suffix.lower() != ".stl":
-        raise InputError(output, "the lattice is written as STL; give a file name ending in .stl")
-    if not output.parent.is_dir():
-        raise InputError(output, f"folder {output.parent} does not exist")
+    output = output_file(args.output, ".stl", "the lattice")
     if output.exists() and not args.force:
         raise InputError(output, "exists; use --force to overwrite it")
     if (args.cells is None) == (args.cage is None):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
-from femvalid.cli import warn
+from femvalid.cli import output_file, warn
 from femvalid.cli.check import add_input_options
 from femvalid.errors import InputError
 from femvalid.geometry import load_surface
@@ -32,11 +31,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    output = Path(args.output)
-    if output.suffix.lower() != ".vtu":
-        raise InputError(output, "the mesh is written as VTU; give a file name ending in .vtu")
-    if not output.parent.is_dir():
-        raise InputError(output, f"folder {output.parent} does not exist")
+    output = output_file(args.output, ".vtu", "the mesh")
     if args.size is not None and not args.size > 0:
         raise InputError(args.stl, f"--size must be a positive length in mm, got {args.size:g}")
     check_meshable(triangle_count(args.stl) or 0, args.stl)  # before reading a file too large to mesh

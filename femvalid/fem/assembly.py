@@ -157,10 +157,10 @@ def _bsr_from_pairs(N: int, pairs: np.ndarray, upper: np.ndarray, diagonal: np.n
     first_after = np.cumsum(after) - after  # index in ``pairs`` of row r's first pair (r, ·)
     upper_at = diagonal_at[lo] + 1 + (np.arange(P) - first_after[lo])
     by_hi = np.argsort(hi, kind="stable")
-    first_before = np.cumsum(before) - before
+    row = hi[by_hi]
     lower_at = np.empty(P, np.int64)
-    lower_at[by_hi] = indptr[hi[by_hi]] + (np.arange(P) - first_before[hi[by_hi]])
-    data = np.empty((len(pairs) * 2 + N, 3, 3))
+    lower_at[by_hi] = indptr[row] + (np.arange(P) - (np.cumsum(before) - before)[row])
+    data = np.empty((2 * P + N, 3, 3))
     data[diagonal_at] = diagonal.T.reshape(-1, 3, 3)
     blocks = upper.T.reshape(-1, 3, 3)
     data[upper_at] = blocks

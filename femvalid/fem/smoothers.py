@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["chebyshev_smoother", "block_jacobi_spectral_radius", "use_chebyshev"]
+__all__ = ["chebyshev_smoother", "block_diagonals", "block_jacobi_spectral_radius", "use_chebyshev"]
 
 #: Polynomial degree (products with the level matrix per smoothing step).
 DEGREE = 3

@@ -47,11 +47,10 @@ def stress_field(nodes, elements, displacement, youngs_modulus_MPa, poisson_rati
         el = elements[start : start + CHUNK]
         g = element_geometry(nodes, el, order)
         grad_u = np.matmul(displacement[el].transpose(0, 2, 1)[:, None], g.grads)  # (m, q, 3, 3): du_i/dx_j
-        la, mu_ = lam[start : start + CHUNK, None, None, None], mu[start : start + CHUNK, None, None, None]
-        stress = mu_ * (grad_u + grad_u.transpose(0, 1, 3, 2))  # 2 μ ε
-        trace = grad_u[..., 0, 0] + grad_u[..., 1, 1] + grad_u[..., 2, 2]
+        stress = mu[start : start + CHUNK, None, None, None] * (grad_u + grad_u.transpose(0, 1, 3, 2))  # 2 μ ε
+        volumetric = lam[start : start + CHUNK, None] * (grad_u[..., 0, 0] + grad_u[..., 1, 1] + grad_u[..., 2, 2])
         for i in range(3):
-            stress[..., i, i] += la[..., 0, 0] * trace
+            stress[..., i, i] += volumetric  # λ tr ε
         parts.append(stress)
         weights.append(g.weights)
     return StressField(np.concatenate(parts), np.concatenate(weights))
