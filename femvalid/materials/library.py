@@ -13,7 +13,8 @@ from femvalid.errors import MaterialError
 __all__ = ["Material", "library", "get_material", "material_from_table", "LIBRARY_FILE"]
 
 LIBRARY_FILE = "library.toml"
-_KEYS = {"name", "E", "nu", "yield", "ultimate", "fatigue", "compressive_strength", "source"}
+_KEYS = {"name", "E", "nu", "yield", "ultimate", "endurance_limit", "fatigue", "compressive_strength", "source"}
+_ALIASES = {"fatigue": "endurance_limit"}  # older name of the key, still read
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,12 @@ class Material:
         Elastic constants.
     yield_MPa : float or None
         0.2 % offset yield (compressive strength for foams and bone).
-    ultimate_MPa, fatigue_limit_MPa, compressive_strength_MPa : float or None
+    ultimate_MPa : float or None
+        Ultimate tensile strength.
+    endurance_limit_MPa : float or None
+        Fully reversed (R = -1) endurance limit at 5e6-1e7 cycles; None where the library
+        knows no defensible value (fatigue evaluation then refuses the material).
+    compressive_strength_MPa : float or None
     source : str
         Where the numbers come from.
     """
@@ -39,16 +45,23 @@ class Material:
     poisson_ratio: float
     yield_MPa: float | None = None
     ultimate_MPa: float | None = None
-    fatigue_limit_MPa: float | None = None
+    endurance_limit_MPa: float | None = None
     compressive_strength_MPa: float | None = None
     source: str = ""
+
+    @property
+    def fatigue_limit_MPa(self) -> float | None:
+        """Older name of :attr:`endurance_limit_MPa`."""
+        return self.endurance_limit_MPa
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def material_from_table(table: dict, key: str = "inline", origin: str = "inline material") -> Material:
-    """Validate a TOML table {E, nu, yield, ...} and make a Material.
+    """Validate a TOML table {E, nu, yield, ultimate, endurance_limit, ...} and make a Material.
+
+    ``fatigue`` is read as the older name of ``endurance_limit``.
 
     Raises
     ------
@@ -58,8 +71,12 @@ def material_from_table(table: dict, key: str = "inline", origin: str = "inline 
     unknown = sorted(set(table) - _KEYS)
     if unknown:
         raise MaterialError(origin, f"unknown material key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_KEYS))}")
+    for old, new in _ALIASES.items():
+        if old in table and new in table:
+            raise MaterialError(origin, f"give {new} or its older name {old}, not both")
+    table = {_ALIASES.get(k, k): v for k, v in table.items()}
     values = {}
-    for name in ("E", "nu", "yield", "ultimate", "fatigue", "compressive_strength"):
+    for name in ("E", "nu", "yield", "ultimate", "endurance_limit", "compressive_strength"):
         if name not in table:
             continue
         value = table[name]
@@ -78,9 +95,12 @@ def material_from_table(table: dict, key: str = "inline", origin: str = "inline 
         raise MaterialError(origin, f"E must be positive (MPa), got {values['E']:g}")
     if not -1.0 < values["nu"] < 0.5:
         raise MaterialError(origin, f"nu must lie between -1 and 0.5 (exclusive), got {values['nu']:g}")
-    for name in ("yield", "ultimate", "fatigue", "compressive_strength"):
+    for name in ("yield", "ultimate", "endurance_limit", "compressive_strength"):
         if name in values and values[name] <= 0:
             raise MaterialError(origin, f"{name} must be positive (MPa), got {values[name]:g}")
+    if "endurance_limit" in values and "ultimate" in values and values["endurance_limit"] > values["ultimate"]:
+        raise MaterialError(origin, f"endurance_limit ({values['endurance_limit']:g} MPa) cannot exceed ultimate "
+                                    f"({values['ultimate']:g} MPa): are the two swapped?")
     return Material(
         key=key,
         name=str(table.get("name", key)),
@@ -88,7 +108,7 @@ def material_from_table(table: dict, key: str = "inline", origin: str = "inline 
         poisson_ratio=values["nu"],
         yield_MPa=values.get("yield"),
         ultimate_MPa=values.get("ultimate"),
-        fatigue_limit_MPa=values.get("fatigue"),
+        endurance_limit_MPa=values.get("endurance_limit"),
         compressive_strength_MPa=values.get("compressive_strength"),
         source=str(table.get("source", "")),
     )
