@@ -25,17 +25,21 @@ class Constraints:
     Attributes
     ----------
     dofs, values : ndarray
-        Prescribed dof indices (3·node + component) and their displacements, mm.
+        Prescribed dof indices (3·node + component) and their displacements, mm:
+        ``values`` (len(dofs),) for one right-hand side or (len(dofs), r) for r of them.
     slaves : ndarray
-        Dofs that follow others: u[slaves] = T @ u.
+        Dofs that follow others: u[slaves] = T @ u + offsets.
     T : sparse matrix (len(slaves), ndof) or None
         Interpolation weights onto master dofs (masters must not be slaves).
+    offsets : ndarray, optional
+        Constant parts of the slave relations, mm: (len(slaves),) or (len(slaves), r).
     """
 
     dofs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     values: np.ndarray = field(default_factory=lambda: np.zeros(0))
     slaves: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     T: sp.spmatrix | None = None
+    offsets: np.ndarray | None = None
 
     def __post_init__(self):
         dofs = np.asarray(self.dofs, np.int64)
@@ -43,9 +47,21 @@ class Constraints:
             raise ValueError("a dof is prescribed twice")
         if self.T is not None and np.isin(self.slaves, dofs).any():
             raise ValueError("a slave dof is also prescribed")
+        values = np.asarray(self.values, float)
+        shape = dofs.shape + values.shape[1:] if values.ndim == 2 else dofs.shape
         object.__setattr__(self, "dofs", dofs)
-        object.__setattr__(self, "values", np.broadcast_to(np.asarray(self.values, float), dofs.shape).copy())
+        object.__setattr__(self, "values", np.broadcast_to(values, shape).copy())
         object.__setattr__(self, "slaves", np.asarray(self.slaves, np.int64))
+        if self.offsets is not None:
+            object.__setattr__(self, "offsets", np.asarray(self.offsets, float))
+
+    @property
+    def rhs_count(self) -> int | None:
+        """r for values given as (len(dofs), r) or offsets as (len(slaves), r); None for one."""
+        for array in (self.values, self.offsets):
+            if array is not None and array.ndim == 2:
+                return array.shape[1]
+        return None
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,18 +74,22 @@ class ReducedSystem:
     constrained: np.ndarray | None = None  # dofs whose K rows are kept in K_rows
     K_rows: sp.csr_matrix | None = None
 
-    def expand(self, w: np.ndarray) -> np.ndarray:
-        """Full displacement vector u = P w + u0 (mm)."""
-        return self.P @ w + self.u0
+    def expand(self, w: np.ndarray, column: int | None = None) -> np.ndarray:
+        """Full displacement vector u = P w + u0 (mm); ``column`` picks one of several u0."""
+        return self.P @ w + (self.u0 if column is None else self.u0[:, column])
 
-    def reactions(self, u: np.ndarray, F: np.ndarray) -> np.ndarray:
+    def reactions(self, u: np.ndarray, F: np.ndarray, column: int | None = None) -> np.ndarray:
         """K u − F (N): the forces the constraints exert, and the residual elsewhere."""
         if self.K is not None:
             return self.K @ u - F
         # A is K with the constrained rows and columns cut out, b = F − K u0 on the rest.
-        r = self.A @ u - self.b
+        b = self.b if column is None else self.b[:, column]
+        r = self.A @ u - b
         r[self.constrained] = self.K_rows @ u - F[self.constrained]
         return r
+
+    def rhs(self, column: int | None = None) -> np.ndarray:
+        return self.b if column is None else np.ascontiguousarray(self.b[:, column])
 
 
 def reduce_system(K: sp.spmatrix, F: np.ndarray, constraints: Constraints, overwrite: bool = False) -> ReducedSystem:
@@ -83,11 +103,13 @@ def reduce_system(K: sp.spmatrix, F: np.ndarray, constraints: Constraints, overw
     if constraints.T is None or not len(constraints.slaves):
         return _reduce_dirichlet(K if overwrite else K.copy(), F, constraints)
     n = K.shape[0]
+    columns = constraints.rhs_count
+    F = F if columns is None or F.ndim == 2 else np.repeat(F[:, None], columns, axis=1)
     constrained = np.zeros(n, bool)
     constrained[constraints.dofs] = True
     constrained[constraints.slaves] = True
     free = sp.diags((~constrained).astype(float), format="csr")
-    u0 = np.zeros(n)
+    u0 = np.zeros(F.shape)
     u0[constraints.dofs] = constraints.values
     T = sp.csr_matrix(constraints.T)
     if np.isin(T.indices, constraints.slaves).any():
@@ -97,6 +119,9 @@ def reduce_system(K: sp.spmatrix, F: np.ndarray, constraints: Constraints, overw
     spread = rows @ T  # n × n, slave rows hold T
     P = (free + spread @ free).tocsr()
     u0 = u0 + spread @ u0
+    if constraints.offsets is not None:
+        u0[constraints.slaves] += constraints.offsets if u0.ndim == 1 or constraints.offsets.ndim == 2 \
+            else constraints.offsets[:, None]
     Kc = K.tocsr()
     A = (P.T @ Kc @ P).tocsr()
     A = A + sp.diags(constrained * _unit_scale(Kc.diagonal()), format="csr")
@@ -114,7 +139,9 @@ def _reduce_dirichlet(K: sp.spmatrix, F: np.ndarray, constraints: Constraints) -
     K = K if isinstance(K, sp.bsr_matrix) and K.blocksize == (3, 3) else sp.bsr_matrix(K, blocksize=(3, 3))
     n = K.shape[0]
     dofs = constraints.dofs
-    u0 = np.zeros(n)
+    columns = constraints.rhs_count
+    F = F if columns is None or F.ndim == 2 else np.repeat(F[:, None], columns, axis=1)
+    u0 = np.zeros(F.shape)
     u0[dofs] = constraints.values
     b = F - K @ u0
     K_rows = bsr_rows(K, dofs)

@@ -10,7 +10,7 @@ import numpy as np
 from femvalid.errors import JobError
 from femvalid.fem.assembly import assemble_stiffness
 from femvalid.fem.constraints import Constraints, reduce_system
-from femvalid.fem.solvers import RTOL, SolveReport, solve
+from femvalid.fem.solvers import RTOL, PreparedSolver, SolveReport
 
 __all__ = ["Solution", "solve_elasticity", "EQUILIBRIUM_RTOL"]
 
@@ -67,31 +67,42 @@ def solve_elasticity(
     del K  # A is K itself where there are no multi-point constraints
     assembly_seconds = time.perf_counter() - t0
     interface = None if interface_nodes is None else (3 * np.asarray(interface_nodes)[:, None] + np.arange(3)).ravel()
-    w, report = solve(system.A, system.b, nodes=nodes, method=method, rtol=rtol, source=source, interface=interface)
-    u, reactions, imbalance = _balance(F, system, w)
-    if not imbalance <= EQUILIBRIUM_RTOL and report.iterations > 1:
-        # CG met its tolerance against the load vector, which a stiff body pushed into a soft
-        # one makes much larger than the reactions: go on from here with the tolerance they need.
-        first = report
-        tighter = max(rtol * EQUILIBRIUM_RTOL / (10 * imbalance), 1e-14)
-        w, report = solve(system.A, system.b, nodes=nodes, method=method, rtol=tighter, source=source,
-                          interface=interface, x0=w)
-        u, reactions, imbalance = _balance(F, system, w)
-        report.note = (f"{report.note}; " if report.note else "") + \
-            f"continued to relative residual {tighter:.1e} for equilibrium after {first.iterations} iterations"
-        report.iterations += first.iterations
-        report.setup_seconds += first.setup_seconds
-        report.solve_seconds += first.solve_seconds
+    solver = PreparedSolver(system.A, nodes, method, interface, source)
+    w, report, u, reactions, imbalance = solve_balanced(solver, system, F, rtol)
     if not imbalance <= EQUILIBRIUM_RTOL:
         raise JobError(source, f"equilibrium check failed: out-of-balance force {imbalance:.2e} of the largest "
                                f"reaction (limit {EQUILIBRIUM_RTOL:g}); solver {report.method}, residual {report.residual:.2e}")
     return Solution(u.reshape(-1, 3), reactions.reshape(-1, 3), report, assembly_seconds, imbalance)
 
 
-def _balance(F, system, w):
+def solve_balanced(solver: PreparedSolver, system, F, rtol: float = RTOL, column: int | None = None):
+    """Solve one right-hand side of ``system`` with ``solver`` until the reactions balance.
+
+    CG meets its tolerance against the load vector, which a stiff body pushed into a
+    soft one makes much larger than the reactions: where the forces do not balance
+    to :data:`EQUILIBRIUM_RTOL`, CG goes on from its answer with the tolerance they
+    need, with the same preconditioner. Returns (w, report, u, reactions, imbalance).
+    """
+    b = system.rhs(column)
+    w, report = solver.solve(b, rtol)
+    u, reactions, imbalance = _balance(F, system, w, column)
+    if not imbalance <= EQUILIBRIUM_RTOL and report.iterations > 1:
+        first = report
+        tighter = max(rtol * EQUILIBRIUM_RTOL / (10 * imbalance), 1e-14)
+        w, report = solver.solve(b, tighter, x0=w)
+        u, reactions, imbalance = _balance(F, system, w, column)
+        report.note = (f"{report.note}; " if report.note else "") + \
+            f"continued to relative residual {tighter:.1e} for equilibrium after {first.iterations} iterations"
+        report.iterations += first.iterations
+        report.setup_seconds += first.setup_seconds
+        report.solve_seconds += first.solve_seconds
+    return w, report, u, reactions, imbalance
+
+
+def _balance(F, system, w, column=None):
     """Displacements, reactions and the out-of-balance force relative to the largest force."""
-    u = system.expand(w)
-    reactions = system.reactions(u, F)
+    u = system.expand(w, column)
+    reactions = system.reactions(u, F, column)
     scale = max(np.abs(reactions).max(), np.abs(F).max(), 1e-300)
     # Every force must balance: globally, and on the unconstrained dofs.
     free_residual = np.abs(system.P.T @ reactions).max() / scale

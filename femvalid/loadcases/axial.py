@@ -1,10 +1,9 @@
-"""ASTM F2077-style axial compression between two rigid platens.
+"""ASTM F2077 static axial compression between two rigid blocks (:mod:`femvalid.loadcases.rigid`).
 
-The inferior face rests on a fixed platen, the superior platen moves rigidly
-along −z. ``bonded``: the inferior contact nodes are clamped and the superior
-ones move only along z. ``frictionless``: both faces are held along z only, plus
-the three constraints that remove in-plane rigid motion. The platen travel is
-prescribed (1 mm) and the results are scaled to the requested force by linearity.
+The superior block moves along the load axis; the force is along it. Also here:
+the z-plane platen constraints of axis-aligned blocks (``find_platen_contacts``,
+``platen_constraints``), which the benchmarks and the second-engine comparison
+build their systems from directly.
 """
 
 from __future__ import annotations
@@ -17,11 +16,13 @@ import numpy as np
 from femvalid.errors import InputError
 from femvalid.fem.constraints import Constraints
 from femvalid.loadcases.loadcase import LoadCase
+from femvalid.loadcases.registry import register_loadcase_type
+from femvalid.loadcases.rigid import analyse_rigid, platen_setup, travel_columns
 
 if TYPE_CHECKING:
     from femvalid.post.analysis import CaseAnalysis
 
-__all__ = ["PlatenContacts", "find_platen_contacts", "platen_constraints", "UNIT_TRAVEL_MM"]
+__all__ = ["PlatenContacts", "find_platen_contacts", "platen_constraints", "analyse_axial_compression", "UNIT_TRAVEL_MM"]
 
 UNIT_TRAVEL_MM = 1.0
 
@@ -68,33 +69,15 @@ def platen_constraints(nodes: np.ndarray, contacts: PlatenContacts, platens: str
 
 
 def analyse_axial_compression(mesh, material, case: LoadCase, source: str = "job") -> CaseAnalysis:
-    """Solve the axial compression case and compute its quantities of interest."""
-    from femvalid.fem.system import solve_elasticity
-    from femvalid.post.analysis import CaseAnalysis, field_output, solver_info, stress_qoi
-    from femvalid.post.stress import stress_field
+    """F2077 static axial compression: the superior block pushes along the load axis (−d)."""
+    setup = platen_setup(mesh, case, source)
+    line = -setup.axis
+    motion = travel_columns(case, setup, line)
+    forces = np.zeros(motion.shape[1])
+    forces[0] = case.force_N
+    analysis, _ = analyse_rigid(mesh, material, case, motion, forces, line, source, setup)
+    return analysis
 
-    contacts = find_platen_contacts(mesh.nodes, case.contact_tolerance_mm, source)
-    constraints = platen_constraints(mesh.nodes, contacts, case.platens)
-    E, nu = material.youngs_modulus_MPa, material.poisson_ratio
-    solution = solve_elasticity(mesh.nodes, mesh.elements, E, nu, constraints, source=source)
-    unit_force = -solution.reactions[contacts.top, 2].sum()  # N for 1 mm of travel
-    if not unit_force > 0:
-        raise InputError(source, "the implant offers no resistance between the platens (is it one connected body?)")
-    scale = case.force_N / unit_force
-    displacement, reactions = solution.displacement * scale, solution.reactions * scale
-    stiffness = unit_force / UNIT_TRAVEL_MM
-    stresses = stress_field(mesh.nodes, mesh.elements, displacement, E, nu)
-    stress_values, warnings = stress_qoi(stresses.von_mises, stresses.weights, case.force_N, material.yield_MPa)
-    qoi = {
-        "force_N": case.force_N,
-        "stiffness_N_per_mm": stiffness,
-        "displacement_mm": case.force_N / stiffness,
-        "displacement_max_mm": float(np.linalg.norm(displacement, axis=1).max()),
-        "reaction_force_N": float(reactions[contacts.bottom, 2].sum()),
-        "volume_mm3": mesh.volume,
-        **stress_values,
-    }
-    contact = np.zeros(len(mesh.nodes), np.int8)
-    contact[contacts.bottom], contact[contacts.top] = 1, 2
-    point_data, cell_data = field_output(displacement, reactions, stresses, platen_contact=contact)
-    return CaseAnalysis(qoi, solver_info(solution), point_data, cell_data, warnings, mesh)
+
+AXIAL = register_loadcase_type("axial_compression", analyse_axial_compression,
+                               description="ASTM F2077 static axial compression between rigid blocks")

@@ -14,6 +14,7 @@ import numpy as np
 
 from femvalid.loadcases.axial import analyse_axial_compression
 from femvalid.loadcases.loadcase import LoadCase
+from femvalid.loadcases.registry import register_loadcase_type
 
 __all__ = ["analyse_lattice_compression", "effective_properties"]
 
@@ -45,3 +46,7 @@ def analyse_lattice_compression(mesh, material, case: LoadCase, source: str = "j
     analysis.qoi.update(effective_properties(mesh.nodes, mesh.volume, analysis.qoi["stiffness_N_per_mm"],
                                              material.youngs_modulus_MPa))
     return analysis
+
+
+register_loadcase_type("lattice_compression", analyse_lattice_compression,
+                       description="a lattice block between bonded platens: effective modulus")

@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from femvalid.errors import InputError, MaterialError
 from femvalid.materials import Material, get_material
 
-__all__ = ["LoadCase", "loadcase_from_table", "PLATENS"]
+__all__ = ["LoadCase", "loadcase_from_table", "PLATENS", "FIXTURES", "PLATEN_ROTATIONS", "FATIGUE_CRITERIA",
+           "subsidence_keys"]
 
 PLATENS = ("bonded", "frictionless")
 BLOCKS = ("both", "bottom")
 INTERFACES = ("tied",)
-_COMMON = {"name", "type", "force", "platens", "contact_tolerance", "description", "source"}
-_KEYS = {
-    "axial_compression": _COMMON,
-    "lattice_compression": _COMMON,
-    "subsidence": _COMMON | {"blocks", "block_material", "block_size", "interface"},
-}
 #: ASTM F1839 grade 15 rigid polyurethane foam, the usual F2267 test block.
 DEFAULT_BLOCK_MATERIAL = "pu-foam-15"
 DEFAULT_BLOCK_SIZE_MM = (50.0, 50.0, 20.0)
+FIXTURES = ("fitted", "flat")
+PLATEN_ROTATIONS = ("fixed", "free")
+FATIGUE_CRITERIA = ("goodman", "gerber", "soderberg")
+#: Keys every load-case type takes.
+COMMON_KEYS = frozenset({"name", "type", "force", "platens", "fixture", "platen_rotation", "ball_height_mm",
+                         "contact_tolerance", "fatigue_ratio", "fatigue_criterion", "description", "source"})
+#: LoadCase fields every type records.
+COMMON_FIELDS = ("name", "type", "force_N", "platens", "fixture", "platen_rotation", "ball_height_mm",
+                 "contact_tolerance_mm", "fatigue_ratio", "fatigue_criterion", "description", "source")
+#: Physically sensible ranges: a force beyond these is a typing error, not a bench test.
+FORCE_RANGE_N = (1e-3, 1e6)
+TORQUE_RANGE_NMM = (1e-3, 1e8)
 
 
 @dataclass(frozen=True)
@@ -32,42 +39,59 @@ class LoadCase:
     ----------
     name : str
     type : str
-        A registered load-case type (``axial_compression``, ``lattice_compression``,
-        ``subsidence``).
+        A registered load-case type (``axial_compression``, ``compression_shear``,
+        ``torsion``, ``subsidence``, ``lattice_compression``).
     force_N : float
-        Compressive force magnitude, N.
+        Compressive force magnitude along the load line, N (torsion: the axial preload).
     platens : {"bonded", "frictionless"}
+    fixture : {"fitted", "flat"}
+        Blocks mated with the fitted bearing planes, or perpendicular to the load axis
+        touching the extreme points only.
+    platen_rotation : {"fixed", "free"}
+        The superior block's rotation: blocked, or free about a spherical joint on the
+        load axis ``ball_height_mm`` above the superior contact face's centroid.
     contact_tolerance_mm : float
-        Nodes within this distance of the extreme z planes touch the platens, mm.
-    description, source : str
-        What the case models and where its numbers come from.
-    blocks : {"both", "bottom"}
-        Subsidence: foam blocks above and below the implant (F2267), or below only.
-    block_material : Material
-        Subsidence: the blocks' material (default grade-15 polyurethane foam).
-    block_size_mm : (x, y, thickness)
-        Subsidence: size of each block, mm.
-    interface : {"tied"}
-        Subsidence: how the implant meets the blocks.
+        Nodes within this distance of a block's face touch it, mm.
+    fatigue_ratio : float or None
+        R = minimum / maximum load of a cyclic test (10 for F2077 compression, −1 for torsion).
+    fatigue_criterion : {"goodman", "gerber", "soderberg"}
+    angle_deg, shear_direction : compression–shear: load line angle from the load axis,
+        and the direction (x or y, projected normal to the load axis) it leans to.
+    torque_Nmm : torsion: torque about the load axis, N·mm.
+    blocks, block_material, block_size_mm, interface : subsidence (F2267).
+    options : dict
+        Keys of a user-registered type that are not LoadCase fields.
     """
 
     name: str
     type: str
     force_N: float
     platens: str = "bonded"
+    fixture: str = "fitted"
+    platen_rotation: str = "fixed"
+    ball_height_mm: float = 0.0
     contact_tolerance_mm: float = 0.05
+    fatigue_ratio: float | None = None
+    fatigue_criterion: str = "goodman"
     description: str = ""
     source: str = ""
+    angle_deg: float = 45.0
+    shear_direction: str = "x"
+    torque_Nmm: float = 0.0
     blocks: str = "both"
     block_material: Material | None = None
     block_size_mm: tuple = DEFAULT_BLOCK_SIZE_MM
     interface: str = "tied"
+    options: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        out = asdict(self)
-        if self.type != "subsidence":
-            for key in ("blocks", "block_material", "block_size_mm", "interface"):
-                out.pop(key)
+        from femvalid.loadcases.registry import LOADCASE_TYPES
+
+        kind = LOADCASE_TYPES.get(self.type)
+        keep = set(COMMON_FIELDS) | set(kind.fields if kind else ())
+        out = {k: v for k, v in asdict(self).items() if k in keep}
+        if self.options:
+            out["options"] = dict(self.options)
         return out
 
 
@@ -81,7 +105,8 @@ def loadcase_from_table(table: dict, origin: str) -> LoadCase:
     kind = table.get("type")
     if not isinstance(kind, str) or kind not in LOADCASE_TYPES:
         fail(f"type must be one of {', '.join(LOADCASE_TYPES)}, got {kind!r}")
-    unknown = sorted(set(table) - _KEYS.get(kind, _COMMON))
+    declared = LOADCASE_TYPES[kind]
+    unknown = sorted(set(table) - COMMON_KEYS - declared.keys)
     if unknown:
         fail(f"unknown key(s) {', '.join(unknown)} for a {kind} load case")
     for key in ("name",):
@@ -92,22 +117,65 @@ def loadcase_from_table(table: dict, origin: str) -> LoadCase:
         fail(f"name {name!r} may only hold letters, digits, '-', '_' and '.' (it names a folder)")
     if set(name) == {"."}:
         fail(f"name {name!r} must not be made of dots only (it names a folder)")
-    force = _positive(table, "force", fail, required=True)
+    extra = dict(declared.parse(table, fail, origin)) if declared.parse else {}
+    force = extra.pop("force_N", None)
+    if force is None:
+        force = _positive(table, "force", fail, required=True)
+        _in_range(force, "force", FORCE_RANGE_N, "N", fail)
     tolerance = _positive(table, "contact_tolerance", fail, required=False)
-    platens = table.get("platens", "bonded")
-    if platens not in PLATENS:
-        fail(f"platens must be one of {', '.join(PLATENS)}, got {platens!r}")
-    extra = _subsidence_keys(table, fail, origin) if kind == "subsidence" else {}
+    options = {k: table[k] for k in declared.keys if k in table and k not in extra and not _is_field(k)}
     return LoadCase(
-        **extra,
+        **{k: v for k, v in extra.items() if _is_field(k)},
         name=name,
         type=kind,
         force_N=force,
-        platens=platens,
+        platens=_choice(table, "platens", PLATENS, fail),
+        fixture=_choice(table, "fixture", FIXTURES, fail),
+        platen_rotation=_choice(table, "platen_rotation", PLATEN_ROTATIONS, fail),
+        ball_height_mm=_number(table, "ball_height_mm", fail, default=0.0, low=-1e3, high=1e3),
         contact_tolerance_mm=tolerance if tolerance is not None else LoadCase.contact_tolerance_mm,
+        fatigue_ratio=_fatigue_ratio(table, fail),
+        fatigue_criterion=_choice(table, "fatigue_criterion", FATIGUE_CRITERIA, fail),
         description=str(table.get("description", "")),
         source=str(table.get("source", "")),
+        options=options,
     )
+
+
+def _is_field(key: str) -> bool:
+    return key in LoadCase.__dataclass_fields__
+
+
+def _choice(table, key, allowed, fail):
+    value = table.get(key, allowed[0])
+    if value not in allowed:
+        fail(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _number(table, key, fail, default, low, high):
+    value = table.get(key, default)
+    if not _finite(value) or not low <= value <= high:
+        fail(f"'{key}' must be a number from {low:g} to {high:g}, got {value!r}")
+    return float(value)
+
+
+def _in_range(value, key, bounds, unit, fail):
+    low, high = bounds
+    if not low <= value <= high:
+        fail(f"'{key}' = {value:g} {unit} is outside the physically sensible range {low:g}–{high:g} {unit}")
+
+
+def _fatigue_ratio(table, fail):
+    if "fatigue_ratio" not in table:
+        if "fatigue_criterion" in table:
+            fail("fatigue_criterion needs fatigue_ratio (R = minimum / maximum load)")
+        return None
+    value = table["fatigue_ratio"]
+    if not _finite(value) or value == 1 or value == 0 or abs(value) > 1e3:
+        fail(f"'fatigue_ratio' must be R = minimum / maximum load, a number other than 0 and 1 "
+             f"(10 for F2077 compression, -1 for torsion), got {value!r}")
+    return float(value)
 
 
 def _positive(table, key, fail, required):
@@ -131,7 +199,8 @@ def _finite(value) -> bool:
         return False
 
 
-def _subsidence_keys(table, fail, origin) -> dict:
+def subsidence_keys(table, fail, origin) -> dict:
+    """Read a subsidence table's own keys (blocks, interface, block_material, block_size)."""
     blocks = table.get("blocks", "both")
     if blocks not in BLOCKS:
         fail(f"blocks must be one of {', '.join(BLOCKS)}, got {blocks!r}")

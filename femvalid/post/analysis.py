@@ -8,7 +8,7 @@ import numpy as np
 
 from femvalid.post.stress import StressField, principal_stresses, volume_stats
 
-__all__ = ["CaseAnalysis", "stress_qoi", "field_output", "solver_info", "SINGULAR_PEAK_RATIO"]
+__all__ = ["CaseAnalysis", "stress_qoi", "field_output", "solver_info", "fixture_record", "SINGULAR_PEAK_RATIO"]
 
 #: A max von Mises this many times the p99 is flagged as a (mesh-dependent) stress singularity.
 SINGULAR_PEAK_RATIO = 1.5
@@ -66,5 +66,25 @@ def field_output(displacement: np.ndarray, reactions: np.ndarray, stresses: Stre
 
 def solver_info(solution) -> dict:
     """What results.json records of a solve."""
-    return {**solution.report.to_dict(), "assembly_seconds": solution.assembly_seconds,
+    info = {**solution.report.to_dict(), "assembly_seconds": solution.assembly_seconds,
             "equilibrium_error": solution.imbalance}
+    if hasattr(solution, "fields_solved"):
+        info["unit_fields_solved"], info["unit_fields_reused"] = solution.fields_solved, solution.fields_reused
+    return info
+
+
+def fixture_record(model, solution, load: str) -> dict:
+    """Each fixture's reference point (mm), motion (mm, rad) and reaction (N, N·mm) under one load state."""
+    out = {}
+    for f in model.fixtures:
+        motion, wrench = solution.fixture_motion[load][f.name], solution.fixture_reaction[load][f.name]
+        out[f.name] = {
+            "kind": f.kind,
+            "contact_nodes": int(len(f.nodes)),
+            "reference_point_mm": [float(v) for v in f.reference_point],
+            "translation_mm": [float(v) for v in motion[:3]],
+            "rotation_rad": [float(v) for v in motion[3:]],
+            "force_N": [float(v) for v in wrench[:3]],
+            "moment_Nmm": [float(v) for v in wrench[3:]],
+        }
+    return out

@@ -73,16 +73,24 @@ def mesh_task(design, surface, report, sizes, order) -> MeshOutcome:
     return MeshOutcome(meshes, info, [*report.warnings, *report.repairs, *mesh.quality.warnings()])
 
 
-def job_task(design, case, meshes, source: str) -> JobOutcome:
-    """Run one load case on the finest mesh, and on the coarser ones for the GCI."""
+def job_task(design, case, meshes, source: str, kind=None) -> JobOutcome:
+    """Run one load case on the finest mesh, and on the coarser ones for the GCI.
+
+    ``kind`` is the registered load-case type, handed over by the process that read
+    the study: a type registered there (by a user's script) reaches this worker with
+    the task, and is registered here too.
+    """
     from femvalid.loadcases import LOADCASE_TYPES
     from femvalid.study.convergence import convergence
 
+    if kind is None:
+        kind = LOADCASE_TYPES[case.type]
+    LOADCASE_TYPES.setdefault(case.type, kind)
     try:
-        analysis = LOADCASE_TYPES[case.type](meshes[0], design.material, case, source=source)
+        analysis = kind(meshes[0], design.material, case, source=source)
         result = JobOutcome(analysis)
         if len(meshes) == 3:
-            coarser = [LOADCASE_TYPES[case.type](m, design.material, case, source=source).qoi for m in meshes[1:]]
+            coarser = [kind(m, design.material, case, source=source).qoi for m in meshes[1:]]
             result.convergence = convergence(meshes, [analysis.qoi, *coarser])
         return result
     except FemvalidError as exc:
