@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 from femvalid.fem import static
-from femvalid.fem.model import Fixture, LoadState, Model
 from femvalid.loadcases import LOADCASE_TYPES, loadcase_from_table
 from femvalid.loadcases.bearing import fit_bearing_faces
 from femvalid.materials import material_from_table
@@ -82,25 +81,14 @@ def test_gimbal_frees_the_rotations_normal_to_the_axis():
 
 def test_eccentric_force_through_a_ball_joint_follows_beam_theory():
     """Prism between frictionless blocks, force through a ball offset e: δ/F = L/(EA) + e²L/(EI), θ = F e L/(EI)."""
+    from femvalid.verification.fixtures import eccentric_ball_joint
+
     a, b, L, e, F = 6.0, 4.0, 12.0, 1.5, 1000.0
-    mesh = box_mesh((a, b, L), (6, 4, 8), order=2, origin=(-a / 2, -b / 2, 0.0))
-    nodes = mesh.nodes
-    bottom, top = np.flatnonzero(nodes[:, 2] < 1e-9), np.flatnonzero(nodes[:, 2] > L - 1e-9)
-    ball = np.array([e, 0.0, L])
-    motion = np.zeros((6, 4))
-    motion[2, 0] = -1.0  # travel down the load line
-    motion[3:, 1:] = np.eye(3)  # free rotations about the ball
-    model = Model(mesh, E, NU, (
-        Fixture("inferior", bottom, np.zeros(3), "frictionless", [0, 0, -1], stops=True),
-        Fixture("superior", top, ball, "frictionless", [0, 0, 1], motion=motion),
-    ), loads=(LoadState("load", {"superior": np.array([F, 0.0, 0.0, 0.0])}),))
-    solution = static.solve(model)
-    travel = -solution.fixture_motion["load"]["superior"][2]
+    r = eccentric_ball_joint(a, b, L, e, F)
     I = a**3 * b / 12.0  # bending about y, offset along x
-    assert travel / F == pytest.approx(L / (E * a * b) + e**2 * L / (E * I), rel=1e-8)
-    tilt = solution.fixture_motion["load"]["superior"][4]
-    assert tilt == pytest.approx(F * e * L / (E * I), rel=1e-8)
-    wrench = solution.fixture_reaction["load"]["inferior"]
+    assert r["compliance_mm_per_N"] == pytest.approx(L / (E * a * b) + e**2 * L / (E * I), rel=1e-8)
+    assert r["tilt_rad"] == pytest.approx(F * e * L / (E * I), rel=1e-8)
+    wrench = r["inferior_reaction"]
     assert wrench[2] == pytest.approx(F, rel=1e-9)
     assert abs(wrench[4]) == pytest.approx(F * e, rel=1e-8)  # the moment F·e about the inferior centre
 
@@ -255,3 +243,40 @@ def test_lordotic_cage_between_fitted_blocks():
     assert lordotic["bearing_angle_deg"] == pytest.approx(8.0, abs=0.05)
     assert 0.5 < lordotic["stiffness_N_per_mm"] / flat["stiffness_N_per_mm"] < 1.5
     assert lordotic["von_mises_p99_MPa"] / flat["von_mises_p99_MPa"] < 1.5
+
+
+def test_sfepy_agrees_on_a_fitted_tilted_case():
+    """A lordotic wedge tilted 15° between fitted bonded blocks: SfePy and femvalid to 1e-8."""
+    pytest.importorskip("sfepy")
+    from femvalid.verification.sfepy_engine import compare_fitted_with_sfepy
+
+    mesh = moved(wedge_mesh(20.0, 10.0, 8.0, 6.0, (6, 3, 3), order=2), rotation([1.0, 0.3, 0.0], 15.0),
+                 np.array([3.0, -2.0, 1.0]))
+    comparison = compare_fitted_with_sfepy(mesh, METAL)
+    assert comparison.stiffness_difference < 1e-8
+    assert comparison.displacement_difference < 1e-8
+
+
+FATIGUE_METAL = material_from_table({"E": E, "nu": NU, "yield": 880.0, "ultimate": 950.0, "endurance_limit": 300.0})
+
+
+def test_prism_fatigue_at_r10_against_the_hand_formula():
+    """Uniform compression σ = F/A cycling 0.1·F…F: σa = 0.45 σ, a compressive mean gets no credit, n = Se/σa."""
+    mesh = box_mesh((6.0, 4.0, 12.0), (3, 2, 4), order=2, origin=(-3.0, -2.0, 0.0))
+    q = run(mesh, FATIGUE_METAL, force=2000.0, platens="frictionless", fatigue_ratio=10).qoi
+    sigma_a = 0.45 * 2000.0 / 24.0
+    assert q["fatigue_safety_factor"] == pytest.approx(300.0 / sigma_a, rel=1e-6)
+    assert q["predicted_runout_force_N"] == pytest.approx(2000.0 * 300.0 / sigma_a, rel=1e-6)
+
+
+def test_tube_fatigue_in_reversed_torsion_against_the_stress_distribution():
+    """R = −1: τa(r) = T r / J, n(r) = Se / (√3 τa); its volume 1st percentile sits at r² = Ro² − 0.01 (Ro² − Ri²)."""
+    inner, outer, torque = 4.0, 6.0, 2000.0
+    mesh = tube_mesh(inner, outer, 10.0, (3, 24, 6), order=2)
+    a = run(mesh, FATIGUE_METAL, type="torsion", torque_Nmm=torque, preload_N=0.0, fatigue_ratio=-1)
+    J = math.pi / 2 * (outer**4 - inner**4)
+    r1 = math.sqrt(outer**2 - 0.01 * (outer**2 - inner**2))
+    expected = 300.0 / (math.sqrt(3) * torque * r1 / J)
+    assert a.qoi["fatigue_safety_factor"] == pytest.approx(expected, rel=0.03)
+    assert a.qoi["predicted_runout_torque_Nmm"] == pytest.approx(torque * a.qoi["fatigue_safety_factor"], rel=1e-9)
+    assert "fatigue_safety_factor" in a.cell_data

@@ -1,4 +1,4 @@
-"""The example designs of the demo study: two cage revisions and a VBR.
+"""The example designs of the demo study: three cage revisions (one lordotic) and a VBR.
 
     python -m femvalid.geometry.examples FOLDER
 
@@ -29,6 +29,8 @@ EXAMPLE_DESIGNS = (
     ExampleDesign("tlif-cage", "A", InterbodyCage(), "tlif_cage_A.stl"),
     # Revision B enlarges the graft window: more room for bone, less material.
     ExampleDesign("tlif-cage", "B", InterbodyCage(window_length_mm=15.0, window_width_mm=6.0), "tlif_cage_B.stl"),
+    # Revision C is lordotic (8°, taller anteriorly): the blocks mate with its tilted faces.
+    ExampleDesign("tlif-cage", "C", InterbodyCage(lordosis_deg=8.0), "tlif_cage_C.stl"),
     ExampleDesign("vbr", "A", VertebralBodyReplacement(), "vbr_A.stl"),
 )
 

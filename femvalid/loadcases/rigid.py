@@ -149,11 +149,13 @@ def travel_columns(case, setup: PlatenSetup, line: np.ndarray, extra: np.ndarray
 
 
 def analyse_rigid(mesh, material, case, motion: np.ndarray, forces: np.ndarray, line: np.ndarray,
-                  source: str = "job", setup: PlatenSetup | None = None) -> tuple[CaseAnalysis, dict]:
+                  source: str = "job", setup: PlatenSetup | None = None,
+                  fatigue: bool = True) -> tuple[CaseAnalysis, dict]:
     """Solve the device between its blocks; the common quantities of interest and the solution's parts.
 
     ``line`` is the unit direction the superior block pushes the device along (the
-    load line); travel, force and stiffness are measured along it.
+    load line); travel, force and stiffness are measured along it. With the case's
+    ``fatigue_ratio`` (and ``fatigue``), the fatigue quantities at the force are added.
     """
     setup = setup or platen_setup(mesh, case, source)
     model = rigid_model(mesh, material, case, setup, motion, forces)
@@ -196,6 +198,8 @@ def analyse_rigid(mesh, material, case, motion: np.ndarray, forces: np.ndarray, 
     contact = np.zeros(len(mesh.nodes), np.int8)
     contact[setup.nodes["inferior"]], contact[setup.nodes["superior"]] = 1, 2
     point_data, cell_data = field_output(u, reactions, stresses, platen_contact=contact)
+    if case.fatigue_ratio is not None and fatigue:
+        add_fatigue(qoi, cell_data, case, material, stresses.stress, stresses.weights, force, "force_N")
     info = solver_info(solution)
     info["fixtures"] = fixture_record(model, solution, LOAD)
     info["load_axis"] = [float(v) for v in d]
@@ -227,3 +231,19 @@ def _tolerance_warning(mesh, material, case, setup, motion, forces, line, stiffn
             f"{setup.areas['inferior']:.4g} / {setup.areas['superior']:.4g} mm² instead of "
             f"{layer.areas['inferior']:.4g} / {layer.areas['superior']:.4g} mm², stiffness {change:+.1f} % "
             f"({stiffness:.6g} against {thin_stiffness:.6g} N/mm)"]
+
+
+def add_fatigue(qoi: dict, cell_data: dict, case, material, stress_peak, weights, load: float, load_name: str,
+                static_stress=None) -> None:
+    """Fatigue safety factor and runout load (:mod:`femvalid.post.fatigue`) into ``qoi``, its map into ``cell_data``.
+
+    The cycle's peak is the case's load (``load_name`` N or N·mm); ``static_stress``
+    is a constant part that does not cycle (a torsion test's axial preload).
+    """
+    from femvalid.post.fatigue import element_values, evaluate_fatigue, material_strengths
+
+    result = evaluate_fatigue(stress_peak, weights, ratio=case.fatigue_ratio, load=abs(load), load_name=load_name,
+                              criterion=case.fatigue_criterion, static_stress=static_stress,
+                              **material_strengths(material))
+    qoi.update(result.qoi)
+    cell_data["fatigue_safety_factor"] = element_values(result.safety_factor, weights, "min")

@@ -10,12 +10,24 @@ axis with the preload's motion free of force.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
+from femvalid.fem.model import LoadState
+from femvalid.fem.static import solve
+from femvalid.post.stress import stress_field
+
 from femvalid.loadcases.loadcase import TORQUE_RANGE_NMM, FORCE_RANGE_N, _finite
 from femvalid.loadcases.registry import register_loadcase_type
-from femvalid.loadcases.rigid import analyse_rigid, platen_setup, resisted_compliance, rotation_columns, travel_columns
+from femvalid.loadcases.rigid import (
+    add_fatigue,
+    analyse_rigid,
+    platen_setup,
+    resisted_compliance,
+    rotation_columns,
+    travel_columns,
+)
 
 __all__ = ["analyse_torsion"]
 
@@ -26,7 +38,7 @@ def analyse_torsion(mesh, material, case, source: str = "job"):
     motion = travel_columns(case, setup, line, extra=rotation_columns(setup.frame, [2]))
     forces = np.zeros(motion.shape[1])
     forces[0], forces[1] = case.force_N, case.torque_Nmm
-    analysis, parts = analyse_rigid(mesh, material, case, motion, forces, line, source, setup)
+    analysis, parts = analyse_rigid(mesh, material, case, motion, forces, line, source, setup, fatigue=False)
     solution = parts["solution"]
     rotation = float(solution.fixture_motion["load"]["superior"][3:] @ setup.axis)
     compliance = resisted_compliance(solution.condensed_stiffness)  # the other motions free of force
@@ -37,6 +49,15 @@ def analyse_torsion(mesh, material, case, source: str = "job"):
     peak = qoi["von_mises_max_MPa"]
     if material.yield_MPa and peak > 0:
         qoi["first_yield_torque_Nmm"] = case.torque_Nmm * material.yield_MPa / peak
+    if case.fatigue_ratio is not None:
+        # The torque cycles; the preload stays (the unit fields are reused: no new solve).
+        model = parts["model"]
+        torque_only = replace(model, loads=(LoadState("torque", {"superior": forces * (np.arange(len(forces)) == 1)}),))
+        u = solve(torque_only, source=source).displacement["torque"]
+        stresses = parts["stresses"]
+        cyclic = stress_field(mesh.nodes, mesh.elements, u, model.youngs_modulus_MPa, model.poisson_ratio).stress
+        add_fatigue(qoi, analysis.cell_data, case, material, cyclic, stresses.weights, case.torque_Nmm, "torque_Nmm",
+                    static_stress=stresses.stress - cyclic)
     return analysis
 
 

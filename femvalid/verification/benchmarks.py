@@ -99,6 +99,58 @@ def sfepy(quick: bool):
     ]
 
 
+def sfepy_fitted(quick: bool):
+    import math
+
+    from femvalid.materials import get_material
+    from femvalid.meshing import VolumeMesh
+    from femvalid.verification.sfepy_engine import compare_fitted_with_sfepy
+    from femvalid.verification.structured import wedge_mesh
+
+    mesh = wedge_mesh(20.0, 10.0, 8.0, 6.0, (6, 3, 3), order=2)
+    a = math.radians(15.0)  # tilted about x by 15°: the fitted blocks follow it
+    R = np.array([[1, 0, 0], [0, math.cos(a), -math.sin(a)], [0, math.sin(a), math.cos(a)]])
+    c = compare_fitted_with_sfepy(VolumeMesh(mesh.nodes @ R.T, mesh.elements), get_material("ti6al4v-am"))
+    ref = "SfePy, direct solver, on a 6° wedge tilted 15° between fitted bonded blocks"
+    return [
+        _check("sfepy-fitted", "stiffness, relative difference", 0.0, c.stiffness_difference, 1e-8, ref, False,
+               **c.to_dict()),
+        _check("sfepy-fitted", "displacement, max relative difference", 0.0, c.displacement_difference, 1e-8, ref,
+               False),
+    ]
+
+
+def torsion_tube(quick: bool):
+    from femvalid.verification.fixtures import tube_torsion
+
+    r = tube_torsion((2, 24, 6) if quick else (3, 36, 8))
+    ref = "Saint-Venant torsion of a circular tube, K = G·J/L (exact for a circular section)"
+    return [_check("torsion-tube", "torsional stiffness N·mm/deg (P2)", r["expected"], r["computed"], 5e-3, ref)]
+
+
+def ball_joint(quick: bool):
+    from femvalid.verification.fixtures import eccentric_ball_joint
+
+    r = eccentric_ball_joint()
+    ref = "beam theory, exact for a prism under axial force and bending: δ/F = L/EA + e²L/EI, θ = FeL/EI"
+    return [
+        _check("ball-joint", "compliance at the ball mm/N", r["expected_compliance_mm_per_N"],
+               r["compliance_mm_per_N"], 1e-8, ref),
+        _check("ball-joint", "block tilt rad", r["expected_tilt_rad"], r["tilt_rad"], 1e-8, ref),
+    ]
+
+
+def fatigue_prism(quick: bool):
+    from femvalid.verification.fixtures import prism_fatigue
+
+    r = prism_fatigue()
+    ref = "hand formula: R = 10, σa = 0.45·F/A, compressive mean without credit, n = Se/σa (Shigley §6-12)"
+    return [
+        _check("fatigue-prism", "fatigue safety factor", r["expected"], r["computed"], 1e-6, ref),
+        _check("fatigue-prism", "predicted runout force N", r["expected_runout_N"], r["runout_N"], 1e-6, ref),
+    ]
+
+
 def celik(quick: bool):
     from femvalid.verification.gci import gci, representative_size
 
@@ -143,7 +195,8 @@ def nafems_le10(quick: bool):
 
 
 BENCHMARKS = {"mms": mms, "prism": prism, "lame": lame, "le10": nafems_le10, "sneddon": sneddon, "sfepy": sfepy,
-              "gci-celik": celik}
+              "sfepy-fitted": sfepy_fitted, "torsion-tube": torsion_tube, "ball-joint": ball_joint,
+              "fatigue-prism": fatigue_prism, "gci-celik": celik}
 
 
 def run_benchmarks(quick: bool = False, progress=None) -> list[Check]:

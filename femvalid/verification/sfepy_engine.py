@@ -16,12 +16,16 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-__all__ = ["EngineComparison", "solve_platens_with_sfepy", "compare_with_sfepy"]
+__all__ = ["EngineComparison", "solve_platens_with_sfepy", "compare_with_sfepy", "compare_fitted_with_sfepy"]
 
 
 def solve_platens_with_sfepy(mesh, youngs_modulus_MPa: float, poisson_ratio: float, contacts, platens: str,
-                             travel_mm: float = 1.0):
-    """Solve the rigid-platen case in SfePy; returns (displacement (N, 3) mm at mesh nodes, reaction N)."""
+                             travel_mm: float = 1.0, direction=(0.0, 0.0, 1.0)):
+    """Solve the rigid-platen case in SfePy; returns (displacement (N, 3) mm at mesh nodes, stiffness N/mm).
+
+    The bottom contact nodes are clamped and the top ones move by −travel along the
+    unit ``direction`` (the load axis: z for flat platens, tilted for fitted blocks).
+    """
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         import sfepy.terms  # noqa: F401  (announces optional back-ends it cannot load)
     from sfepy.base.base import output
@@ -52,7 +56,7 @@ def solve_platens_with_sfepy(mesh, youngs_modulus_MPa: float, poisson_ratio: flo
     term = Term.new("dw_lin_elastic(m.D, v, u)", integral, omega, m=material, v=v, u=u)
     if platens == "bonded":
         bcs = [EssentialBC("bottom", bottom, {"u.all": 0.0}),
-               EssentialBC("top", top, {"u.[0,1]": 0.0, "u.2": -travel_mm})]
+               EssentialBC("top", top, {f"u.{i}": -travel_mm * float(direction[i]) for i in range(3)})]
     else:
         raise ValueError("the SfePy comparison covers bonded platens (frictionless needs point constraints)")
     problem = Problem("platens", equations=Equations([Equation("balance", term)]))
@@ -101,4 +105,40 @@ def compare_with_sfepy(mesh, material, platens: str = "bonded", tolerance_mm: fl
         stiffness_sfepy_N_per_mm=k_sfepy,
         stiffness_difference=float(abs(k_ours - k_sfepy) / abs(k_sfepy)),
         displacement_difference=float(np.abs(ours.displacement - u_sfepy).max() / scale),
+    )
+
+
+def compare_fitted_with_sfepy(mesh, material, tolerance_mm: float = 1e-6) -> EngineComparison:
+    """Bonded blocks fitted to the device's bearing faces (tilted or lordotic), solved by both engines.
+
+    femvalid's side is the full Model path (fitted planes, rigid blocks, condensed
+    fields) with the direct solver; SfePy gets the same contact nodes and the rigid
+    block's travel along the load axis.
+    """
+    from types import SimpleNamespace
+
+    from femvalid.fem.model import Fixture, LoadState, Model
+    from femvalid.fem.static import solve
+    from femvalid.loadcases.rigid import platen_setup
+
+    case = SimpleNamespace(fixture="fitted", contact_tolerance_mm=tolerance_mm)
+    setup = platen_setup(mesh, case, "sfepy comparison")
+    d = setup.axis
+    model = Model(mesh, material.youngs_modulus_MPa, material.poisson_ratio, (
+        Fixture("inferior", setup.nodes["inferior"], setup.centroids["inferior"]),
+        Fixture("superior", setup.nodes["superior"], setup.centroids["superior"],
+                motion=np.concatenate([-d, np.zeros(3)]), frame=setup.frame),
+    ), loads=(LoadState("unit", {"superior": np.array([1.0])}),))
+    ours = solve(model, method="direct")
+    travel = float(-ours.fixture_motion["unit"]["superior"][:3] @ d)
+    k_ours = 1.0 / travel
+    u_ours = ours.displacement["unit"] / travel
+    contacts = SimpleNamespace(bottom=setup.nodes["inferior"], top=setup.nodes["superior"])
+    u_sfepy, k_sfepy = solve_platens_with_sfepy(mesh, material.youngs_modulus_MPa, material.poisson_ratio, contacts,
+                                                "bonded", direction=d)
+    return EngineComparison(
+        stiffness_femvalid_N_per_mm=float(k_ours),
+        stiffness_sfepy_N_per_mm=k_sfepy,
+        stiffness_difference=float(abs(k_ours - k_sfepy) / abs(k_sfepy)),
+        displacement_difference=float(np.abs(u_ours - u_sfepy).max() / np.abs(u_ours).max()),
     )

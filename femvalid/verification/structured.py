@@ -23,10 +23,11 @@ _EDGES = [(0, 1), (1, 2), (0, 2), (0, 3), (1, 3), (2, 3)]  # VTK tetra10 mid-sid
 
 
 def structured_mesh(counts, mapping, order: int = 1, periodic: tuple = (False, False, False),
-                    size_mm: float = float("nan")) -> VolumeMesh:
+                    size_mm: float = float("nan"), curved: bool = True) -> VolumeMesh:
     """Tetrahedra of a (nx, ny, nz) grid on the unit cube, mapped by ``mapping`` (params (k, 3) → points (k, 3)).
 
     ``periodic[a]`` joins the last layer along axis a to the first (a tube's seam).
+    ``curved`` False puts quadratic mid-side nodes at the straight mid-points (flat-faced bodies).
     """
     nx, ny, nz = counts
     shape = [n + (0 if p else 1) for n, p in zip(counts, periodic)]
@@ -55,7 +56,10 @@ def structured_mesh(counts, mapping, order: int = 1, periodic: tuple = (False, F
     keys = np.stack([np.sort(tets[:, [a, b]], axis=1) for a, b in _EDGES], axis=1).reshape(-1, 2)
     mids = np.stack([(tet_params[:, a] + tet_params[:, b]) / 2 for a, b in _EDGES], axis=1).reshape(-1, 3)
     unique, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    mid_nodes = mapping(mids[first])
+    if curved:
+        mid_nodes = mapping(mids[first])
+    else:
+        mid_nodes = 0.5 * (nodes[unique[:, 0]] + nodes[unique[:, 1]])
     elements = np.hstack([tets, len(nodes) + inverse.reshape(-1, 6)])
     return VolumeMesh(np.vstack([nodes, mid_nodes]), elements, size_mm=size_mm)
 
@@ -63,7 +67,7 @@ def structured_mesh(counts, mapping, order: int = 1, periodic: tuple = (False, F
 def box_mesh(size_mm, counts, order: int = 1, origin=(0.0, 0.0, 0.0)) -> VolumeMesh:
     """An axis-aligned box ``size_mm`` (lx, ly, lz) from ``origin``."""
     size, origin = np.asarray(size_mm, float), np.asarray(origin, float)
-    return structured_mesh(counts, lambda p: origin + p * size, order, size_mm=float(min(size / counts)))
+    return structured_mesh(counts, lambda p: origin + p * size, order, size_mm=float(min(size / counts)), curved=False)
 
 
 def wedge_mesh(length_mm, width_mm, height_mm, angle_deg, counts, order: int = 1) -> VolumeMesh:
@@ -78,7 +82,8 @@ def wedge_mesh(length_mm, width_mm, height_mm, angle_deg, counts, order: int = 1
         y = (p[:, 1] - 0.5) * width_mm
         return np.column_stack([x, y, p[:, 2] * (height_mm + slope * x)])
 
-    return structured_mesh(counts, mapping, order, size_mm=float(min(length_mm / counts[0], height_mm / counts[2])))
+    return structured_mesh(counts, mapping, order, size_mm=float(min(length_mm / counts[0], height_mm / counts[2])),
+                           curved=False)
 
 
 def tube_mesh(inner_mm, outer_mm, length_mm, counts, order: int = 2) -> VolumeMesh:
