@@ -10,7 +10,7 @@ import pytest
 
 from femvalid.report import figures, html
 from femvalid.study.lattices import BONE_BANDS_MPA, bone_band, gibson_ashby_csv, gibson_ashby_fits
-from femvalid.study.runner import JobResult
+from femvalid.study.runner import JobResult, StudyResult
 
 ES = 110000.0  # Ti-6Al-4V, MPa
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -136,12 +136,16 @@ def report_inputs(tmp_path, monkeypatch):
     return study, record, tmp_path
 
 
+def run_of(study, record, outdir, jobs) -> StudyResult:
+    return StudyResult(study, outdir, tuple(jobs), (), record, ())
+
+
 def test_report_has_lattice_section_when_lattices_were_run(report_inputs):
     study, record, outdir = report_inputs
     jobs = (power_law_jobs("<b>octet</b>", 0.3, 1.1, [0.1, 0.2, 0.3, 0.4])
             + power_law_jobs("bcc", 0.5, 2.0, [0.2, 0.3])
             + [JobResult(design="cage", revision="A", loadcase="axial", qoi={"stiffness_N_per_mm": 1.0e5})])
-    page = html.write_report(study, outdir, jobs, record, [], []).read_text()
+    page = html.write_report(run_of(study, record, outdir, jobs)).read_text()
     section = page[page.index("<h2>Lattice variants</h2>"):page.index("<h2>Discussion and limitations</h2>")]
     assert "&lt;b&gt;octet&lt;/b&gt;" in section and "<b>octet</b>" not in page
     assert "stretch-dominated" in section and "bending-dominated" in section and "Deshpande" in section
@@ -155,6 +159,6 @@ def test_report_omits_lattice_section_otherwise(report_inputs):
     study, record, outdir = report_inputs
     jobs = [JobResult(design="cage", revision="A", loadcase="axial", qoi={"stiffness_N_per_mm": 1.0e5}),
             lattice_job("octet", 0.2, 0.05, status="failed")]
-    page = html.write_report(study, outdir, jobs, record, [], []).read_text()
+    page = html.write_report(run_of(study, record, outdir, jobs)).read_text()
     assert "Lattice variants" not in page and "Deshpande" not in page
     assert html.lattice_section(jobs) == ""

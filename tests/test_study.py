@@ -185,7 +185,7 @@ def test_manifest_traces_inputs_and_outputs(capsys, study_dir):
     out = study_dir / "out"
     assert run_cli(capsys, "run", study_dir / "study.toml", "-o", out, "--no-progress")[0] == 0
     record = json.loads((out / "manifest.json").read_text())
-    from femvalid.study.studyfile import sha256_file
+    from femvalid.study.paths import sha256_file
 
     assert record["inputs"][str((study_dir / "block_A.stl").resolve())] == sha256_file(study_dir / "block_A.stl")
     assert record["study"]["sha256"] == sha256_file(study_dir / "study.toml")
@@ -329,3 +329,59 @@ def test_bench_data_must_name_a_job(capsys, study_dir):
     (study_dir / "study.toml").write_text(GOOD + bench)
     status, _, err = run_cli(capsys, "run", study_dir / "study.toml", "-o", study_dir / "out", "--no-progress")
     assert_one_line_error(status, err, 2, "[[validation]] #1: no design 'block' revision 'C'")
+
+
+def test_bench_data_must_name_a_known_quantity(capsys, study_dir):
+    """A misspelt quantity would compare with nothing: exit 2, naming the known ones."""
+    bench = ('\n[[validation]]\ndesign = "block"\nrevision = "B"\nloadcase = "axial"\n'
+             'quantity = "stifness_N_per_mm"\nmeasured = 36000.0\n')
+    (study_dir / "study.toml").write_text(GOOD + bench)
+    status, _, err = run_cli(capsys, "run", study_dir / "study.toml", "-o", study_dir / "out", "--no-progress")
+    assert_one_line_error(status, err, 2, "[[validation]] #1: unknown quantity 'stifness_N_per_mm'",
+                          "did you mean 'stiffness_N_per_mm'?", "known quantities:", "von_mises_p99_MPa",
+                          "subsidence_mm")
+    assert not (study_dir / "out").exists()
+
+
+def test_names_stay_text_in_csv(capsys, study_dir):
+    """A design named -1-1 is not evaluated to -2 by a spreadsheet; negative numbers stay numbers."""
+    text = GOOD.replace('name = "block"', 'name = "-1-1"').replace('name = "blocks"', 'name = "blocks"\nbaseline = "A"')
+    (study_dir / "study.toml").write_text(text)
+    out = study_dir / "out"
+    assert run_cli(capsys, "run", study_dir / "study.toml", "-o", out, "--no-progress")[0] == 0
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert [r["design"] for r in rows] == ["'-1-1", "'-1-1"]
+    assert (out / "-1-1" / "A" / "axial" / "results.json").is_file()  # the folder keeps the name as given
+    assert float(rows[0]["stiffness_N_per_mm"]) == pytest.approx(110000.0 * 48 / 4, rel=1e-6)
+    assert not any(v.startswith("'") for r in rows for k, v in r.items() if k not in ("design",))
+    comparison = list(csv.DictReader((out / "comparison.csv").open()))
+    assert comparison and {r["design"] for r in comparison} == {"'-1-1"}
+
+
+def test_summary_columns_follow_the_qoi_table(capsys, study_dir):
+    from femvalid.post import qoi
+
+    out = study_dir / "out"
+    status, stdout, _ = run_cli(capsys, "run", study_dir / "study.toml", "-o", out, "--no-progress")
+    assert status == 0
+    header = next(csv.reader((out / "summary.csv").open()))
+    quantities = header[4:header.index("criteria")]
+    assert quantities == qoi.ordered(quantities) and "force_N" in quantities
+    # The printed summary shows the headline quantities the jobs report, with their units.
+    assert "stiffness N/mm" in stdout and "von Mises p99 MPa" in stdout and "subsidence" not in stdout
+
+
+def test_report_reads_verification_json(capsys, study_dir):
+    """The report's Code verification section comes from the verification.json `femvalid verify` writes."""
+    out = study_dir / "out"
+    out.mkdir()
+    check = {"benchmark": "prism-<p2>", "quantity": "stiffness N/mm", "expected": 1.0, "computed": 1.0, "error": 0.0,
+             "tolerance": 1e-6, "passed": True, "seconds": 0.5, "reference": "E·A/L"}
+    record = {"femvalid_version": "0.1.0", "python": "3.11", "platform": "test", "quick": True, "seconds": 1.0,
+              "passed": True, "checks": [check]}
+    (out / "verification.json").write_text(json.dumps(record))
+    assert run_cli(capsys, "run", study_dir / "study.toml", "-o", out, "--no-progress")[0] == 0
+    html = (out / "report.html").read_text()
+    section = html[html.index("<h2>Code verification</h2>"):html.index("<h2>System configuration</h2>")]
+    assert "prism-&lt;p2&gt;" in section and "all checks passed" in section and "verification.json" in section
+    assert "<details>" in html  # the full comparison table folds away under the headline one

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from femvalid.cli.run import print_summary
+from femvalid.cli.run import print_summary, write_reports
 from femvalid.geometry.examples import EXAMPLE_DESIGNS, write_example_designs
 from femvalid.study import read_study, run_study
 
@@ -51,6 +51,6 @@ def run(args) -> int:
     write_example_designs(out / "designs")
     study_path = out / "study.toml"
     study_path.write_text(demo_study_text(), encoding="utf-8")
-    results = run_study(read_study(study_path), out, force=True, progress=not args.no_progress)
-    print_summary(results, out)
-    return 3 if any(r.status != "ok" for r in results) else 0
+    result = run_study(read_study(study_path), out, force=True, progress=not args.no_progress, report=write_reports)
+    print_summary(result)
+    return 3 if result.failed else 0

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from femvalid.errors import InputError
+from femvalid.post import qoi
 from femvalid.study import read_study, run_study
 
 
@@ -31,12 +33,14 @@ def run(args) -> int:
         raise InputError("--workers", f"must be at least 1, not {args.workers}")
     study = read_study(args.study)
     outdir = Path(args.output) if args.output else Path("reports") / study.name
-    results = run_study(study, outdir, force=args.force, progress=not args.no_progress, use_cache=not args.no_cache,
-                        workers=args.workers, scheduler=args.scheduler, security=dask_security(args))
-    print_summary(results, outdir)
-    if any(r.status != "ok" for r in results):
+    result = run_study(study, outdir, force=args.force, progress=not args.no_progress, use_cache=not args.no_cache,
+                       workers=args.workers, scheduler=args.scheduler, security=dask_security(args),
+                       report=write_reports)
+    print_summary(result)
+    if result.failed:
         return 3
-    failed = [f"{r.design} {r.revision} / {r.loadcase}: {', '.join(r.criteria_failed)}" for r in results if r.criteria_failed]
+    failed = [f"{r.design} {r.revision} / {r.loadcase}: {', '.join(r.criteria_failed)}" for r in result.jobs
+              if r.criteria_failed]
     for line in failed:
         print(f"criteria not met: {line}")
     return 1 if failed and args.strict else 0
@@ -58,19 +62,48 @@ def dask_security(args):
     return Security(require_encryption=True, **given)
 
 
-def print_summary(results, outdir: Path) -> None:
-    """A short comparison table of every job, and where the results are."""
-    print(f"{'design':<14} {'rev':<4} {'load case':<26} {'stiffness N/mm':>15} {'vM p99 MPa':>11} {'SF yield':>9} "
-          f"{'subsidence mm':>14}")
-    for r in results:
+def write_reports(result) -> None:
+    """report.html and report.pdf in the run's OUTDIR; a report that fails is a warning, never a lost run."""
+    from femvalid.cli import warn
+    from femvalid.report import read_verification, write_pdf, write_report
+
+    outdir = result.outdir
+    for target, make in ((outdir / "report.html", lambda: write_report(result, read_verification(outdir))),
+                         (outdir / "report.pdf", lambda: write_pdf(outdir / "report.html"))):
+        try:
+            make()
+        except Exception as exc:  # the results are written; a report that fails must not hide them
+            warn(target, f"not written: {type(exc).__name__}: {exc}")
+            break
+
+
+def print_summary(result) -> None:
+    """The headline quantities of every job (those any job reports), and where the results are."""
+    jobs = result.jobs
+    columns = [k for k in qoi.headline() if any(_number(r.qoi.get(k)) for r in jobs if r.status == "ok")]
+    headings = [qoi.spec(k).heading for k in columns]
+    widths = [max(len(h), 10) for h in headings]
+    print(f"{'design':<14} {'rev':<4} {'load case':<26}" + "".join(f" {h:>{w}}" for h, w in zip(headings, widths)))
+    for r in jobs:
         if r.status != "ok":
             print(f"{r.design:<14} {r.revision:<4} {r.loadcase:<26} FAILED: {r.error}")
             continue
-        q = r.qoi
-        sf, sub = q.get("safety_factor_yield"), q.get("subsidence_mm")
-        print(f"{r.design:<14} {r.revision:<4} {r.loadcase:<26} {q['stiffness_N_per_mm']:>15.0f} "
-              f"{q['von_mises_p99_MPa']:>11.2f} {'' if sf is None else f'{sf:.2f}':>9} "
-              f"{'' if sub is None else f'{sub:.4f}':>14}")
-    failed = sum(r.status != "ok" for r in results)
-    print(f"\n{len(results) - failed} of {len(results)} jobs done; results in {outdir}/: report.html, summary.csv, "
+        print(f"{r.design:<14} {r.revision:<4} {r.loadcase:<26}"
+              + "".join(f" {_figure(r.qoi.get(k)):>{w}}" for k, w in zip(columns, widths)))
+    done = len(jobs) - len(result.failed)
+    print(f"\n{done} of {len(jobs)} jobs done; results in {result.outdir}/: report.html, summary.csv, "
           "comparison.csv, manifest.json, and per job results.json and fields.vtu")
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _figure(value) -> str:
+    """Four significant digits in fixed notation (1320000, 55.20, 0.01234); "" when absent."""
+    if not _number(value):
+        return "" if value is None else str(value)
+    if not math.isfinite(value) or value == 0:
+        return f"{value:g}"
+    decimals = max(0, 3 - math.floor(math.log10(abs(value))))
+    return f"{value:.{decimals}f}"

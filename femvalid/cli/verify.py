@@ -36,8 +36,11 @@ def run(args) -> int:
         "passed": all(c.passed for c in checks),
         "checks": [c.to_dict() for c in checks],
     }
+    # verification.json is what a study's report reads; verification.html is the same section to view alone.
+    from femvalid.report import verification_section
+
     write_atomic(out / "verification.json", json.dumps(report, indent=2, default=float) + "\n")
-    write_atomic(out / "verification.html", html_section(report))
+    write_atomic(out / "verification.html", verification_section(report))
     print(f"{'benchmark':<11} {'quantity':<42} {'expected':>11} {'computed':>13} {'error':>9} {'tol':>7}  result")
     for c in checks:
         print(f"{c.benchmark:<11} {c.quantity[:42]:<42} {c.expected:>11.5g} {c.computed:>13.7g} {c.error:>9.2e} "
@@ -47,23 +50,3 @@ def run(args) -> int:
           f"details in {out / 'verification.json'}")
     return 0 if not failed else 1
 
-
-def html_section(report: dict) -> str:
-    """The verification results as an HTML section for the evidence report (all text escaped)."""
-    from html import escape
-
-    rows = "\n".join(
-        f"<tr class=\"{'pass' if c['passed'] else 'fail'}\"><td>{escape(c['benchmark'])}</td><td>{escape(c['quantity'])}</td>"
-        f"<td>{c['expected']:.6g}</td><td>{c['computed']:.8g}</td><td>{c['error']:.2e}</td><td>{c['tolerance']:.2g}</td>"
-        f"<td>{'pass' if c['passed'] else 'FAIL'}</td><td>{c['seconds']:.1f}</td><td>{escape(c['reference'])}</td></tr>"
-        for c in report["checks"]
-    )
-    verdict = "all checks passed" if report["passed"] else "SOME CHECKS FAILED"
-    return (
-        "<section id=\"code-verification\">\n<h2>Code verification</h2>\n"
-        f"<p>femvalid {escape(report['femvalid_version'])}, Python {escape(report['python'])}, "
-        f"{escape(report['platform'])}: {verdict} ({'quick set' if report['quick'] else 'full set'}, "
-        f"{report['seconds']:.0f} s).</p>\n<table>\n<tr><th>benchmark</th><th>quantity</th><th>expected</th>"
-        "<th>computed</th><th>error</th><th>tolerance</th><th>result</th><th>s</th><th>reference</th></tr>\n"
-        f"{rows}\n</table>\n</section>\n"
-    )

@@ -14,10 +14,12 @@ from html import escape
 from pathlib import Path
 
 from femvalid._files import atomic_path, write_atomic
+from femvalid.post import qoi
 from femvalid.report import figures
+from femvalid.report.verification import verification_body
 from femvalid.study import lattices
 
-__all__ = ["write_report", "write_pdf", "lattice_section", "SECTIONS"]
+__all__ = ["write_report", "write_pdf", "comparison_section", "lattice_section", "SECTIONS"]
 
 SECTIONS = (
     "Executive summary", "Code verification", "System configuration", "Governing equations",
@@ -57,13 +59,14 @@ def _figure(make, *args, **kwargs) -> str:
         return f'<p class="fail">figure not drawn: {escape(type(exc).__name__)}: {escape(str(exc))}</p>'
 
 
-def write_report(study, outdir: Path, results, record: dict, comparison: list[dict], surfaces,
-                 verification_html: str | None = None) -> Path:
-    """Write OUTDIR/report.html from a finished run; returns its path.
+def write_report(result, verification: tuple[Path, dict] | None = None) -> Path:
+    """Write report.html into the run's OUTDIR from its :class:`~femvalid.study.StudyResult`; returns its path.
 
-    ``surfaces`` are the (Surface, CheckReport) of the study's designs, in order, as
-    the run read them.
+    ``verification`` is (path, record) of the verification.json `femvalid verify`
+    wrote (:func:`femvalid.report.verification.read_verification`), or None.
     """
+    study, outdir, results, record = result.study, Path(result.outdir), result.jobs, result.manifest
+    comparison, surfaces = result.comparison, result.surfaces
     ok = [r for r in results if r.status == "ok"]
     failed = [r for r in results if r.status != "ok"]
     criteria_failed = [r for r in ok if r.criteria_failed]
@@ -81,17 +84,15 @@ def write_report(study, outdir: Path, results, record: dict, comparison: list[di
     if study.criteria:
         verdict += "; acceptance criteria " + ("met by every job" if not criteria_failed else
                                                f"NOT met by {len(criteria_failed)} job(s)")
-    rows = [[r.design, r.revision, r.loadcase, r.status, r.qoi.get("stiffness_N_per_mm"), r.qoi.get("von_mises_p99_MPa"),
-             r.qoi.get("safety_factor_yield"), r.qoi.get("subsidence_mm"),
+    headline = _headline_present(ok)
+    rows = [[r.design, r.revision, r.loadcase, r.status, *[r.qoi.get(k) for k in headline],
              ("fail" if r.criteria_failed else "pass") if r.criteria else ""] for r in results]
     classes = ["fail" if r.status != "ok" or r.criteria_failed else "" for r in results]
     section("Executive summary", f"<p>{escape(verdict)}.</p>" + _table(
-        ["design", "revision", "load case", "status", "stiffness N/mm", "von Mises p99 MPa", "safety factor (yield/p99)",
-         "subsidence mm", "criteria"], rows, classes))
+        ["design", "revision", "load case", "status", *[qoi.spec(k).heading for k in headline], "criteria"],
+        rows, classes))
 
-    section("Code verification", verification_html or
-            "<p>No verification results were found beside this study. Run <code>femvalid verify</code> and re-run "
-            "the study to embed them.</p>")
+    section("Code verification", _verification(verification))
 
     body = []
     for design, (surface, check) in zip(study.designs, surfaces):
@@ -162,7 +163,9 @@ def write_report(study, outdir: Path, results, record: dict, comparison: list[di
     for r in ok:
         folder = outdir / r.design / r.revision / r.loadcase
         result_body.append(f"<h3>{escape(r.design)} {escape(r.revision)} / {escape(r.loadcase)}</h3>"
-                           + _table(["quantity", "value"], [[k, v] for k, v in r.qoi.items()])
+                           + _table(["quantity", "name", "value", "unit", "kind"],
+                                    [[qoi.spec(k).label, k, r.qoi[k], qoi.spec(k).unit, qoi.spec(k).kind]
+                                     for k in qoi.ordered(r.qoi)])
                            + _figure(figures.field_figure, folder / "fields.vtu", "von_mises_MPa",
                                      f"von Mises MPa, deformed (exaggerated): {r.design} {r.revision} {r.loadcase}",
                                      warp_to_mm=1.0))
@@ -172,22 +175,14 @@ def write_report(study, outdir: Path, results, record: dict, comparison: list[di
         if r.warnings:
             result_body.append("<ul>" + "".join(f"<li>{escape(w)}</li>" for w in r.warnings) + "</ul>")
     for case in study.loadcases:
-        for quantity, label in (("stiffness_N_per_mm", "stiffness N/mm"), ("von_mises_p99_MPa", "von Mises p99 MPa"),
-                                ("safety_factor_yield", "safety factor"), ("subsidence_mm", "subsidence mm")):
-            pairs = [(f"{r.design} {r.revision}", r.qoi[quantity]) for r in ok if r.loadcase == case.name and quantity in r.qoi]
+        for quantity in headline:
+            pairs = [(f"{r.design} {r.revision}", r.qoi[quantity]) for r in ok
+                     if r.loadcase == case.name and _number(r.qoi.get(quantity))]
             if len(pairs) > 1:
+                label = qoi.spec(quantity).heading
                 result_body.append(_figure(figures.bar_chart, [p[0] for p in pairs], [p[1] for p in pairs], label,
                                            f"{case.name}: {label}"))
-    comparison_rows, comparison_class = [], []
-    for row in comparison:
-        for revision, change in row["change_percent"].items():
-            comparison_rows.append([row["design"], row["loadcase"], row["quantity"], row["baseline"], revision,
-                                    row["values"][row["baseline"]], row["values"][revision], change])
-            comparison_class.append("regression" if revision in row["regressions"] else "")
-    if comparison_rows:
-        result_body.append("<h3>Revision comparison (regressions highlighted)</h3>" + _table(
-            ["design", "load case", "quantity", "baseline", "revision", "baseline value", "value", "change %"],
-            comparison_rows, comparison_class))
+    result_body.append(comparison_section(comparison))
     if failed:
         result_body.append("<h3>Failed jobs</h3>" + _table(["design", "rev", "load case", "reason"],
                                                            [[r.design, r.revision, r.loadcase, r.error] for r in failed]))
@@ -225,6 +220,57 @@ def write_report(study, outdir: Path, results, record: dict, comparison: list[di
     path = outdir / "report.html"
     write_atomic(path, "\n".join(parts))
     return path
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _headline_present(jobs) -> list[str]:
+    """The headline quantities that at least one of ``jobs`` reports, in table order."""
+    return [k for k in qoi.headline() if any(_number(r.qoi.get(k)) for r in jobs)]
+
+
+def _verification(verification) -> str:
+    if verification is None:
+        return ("<p>No verification results (verification.json) were found beside this study or in "
+                "reports/verification. Run <code>femvalid verify</code> and re-run the study to include them.</p>")
+    path, record = verification
+    try:
+        body = verification_body(record)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return f'<p class="fail">{escape(str(path))} could not be read: {escape(type(exc).__name__)}: {escape(str(exc))}</p>'
+    return f"<p>From {escape(str(path))}.</p>" + body
+
+
+def comparison_section(comparison) -> str:
+    """The revision comparison: headline quantities first, every quantity under <details>.
+
+    A regression (a change over 1 % in the direction the QoI table calls worse) is
+    highlighted; checks (reactions, volume, ...) are listed but never highlighted.
+    """
+    headline = set(qoi.headline())
+    rows, classes, top_rows, top_classes = [], [], [], []
+    for row in comparison:
+        q = qoi.spec(row["quantity"])
+        for revision, change in row["change_percent"].items():
+            regression = q.kind == "outcome" and revision in row["regressions"]
+            line = [row["design"], row["loadcase"], q.heading, row["baseline"], revision,
+                    row["values"][row["baseline"]], row["values"][revision], change]
+            rows.append(line[:3] + [row["quantity"], q.kind] + line[3:])
+            classes.append("regression" if regression else "")
+            if row["quantity"] in headline:
+                top_rows.append(line)
+                top_classes.append(classes[-1])
+    if not rows:
+        return ""
+    header = ["design", "load case", "quantity", "baseline", "revision", "baseline value", "value", "change %"]
+    return ("<h3>Revision comparison</h3><p>Change from the baseline revision. A change over 1 % in the "
+            "unfavourable direction is a regression, highlighted; checks (reactions, volume, interface "
+            "force) are listed but never judged, and the applied load is left out.</p>"
+            + (_table(header, top_rows, top_classes) if top_rows else "<p>No headline quantity to compare.</p>")
+            + f"<details><summary>Every quantity ({len(rows)} rows)</summary>"
+            + _table(header[:3] + ["name", "kind"] + header[3:], rows, classes) + "</details>")
 
 
 _LATTICE_REFERENCES = (

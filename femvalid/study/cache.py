@@ -17,18 +17,11 @@ from pathlib import Path
 
 from femvalid import __version__
 from femvalid.fem import solvers
-from femvalid.study.studyfile import sha256_file
+from femvalid.study.paths import cache_dir, sha256_file
 
 __all__ = ["cache_dir", "job_key", "load", "store"]
 
 _FILES = ("results.json", "fields.vtu")
-
-
-def cache_dir() -> Path:
-    if os.environ.get("FEMVALID_CACHE_DIR"):
-        return Path(os.environ["FEMVALID_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "femvalid"
 
 
 #: Changes whenever meshing or solving can give other numbers for the same inputs, so

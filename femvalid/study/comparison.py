@@ -2,36 +2,26 @@
 
 from __future__ import annotations
 
-import csv
-import io
+from femvalid._csvtext import csv_text
+from femvalid.post import qoi
 
-__all__ = ["compare_revisions", "comparison_csv", "WORSE_WHEN"]
+__all__ = ["compare_revisions", "comparison_csv", "REGRESSION_THRESHOLD"]
 
-#: Direction in which a change is a regression; quantities not listed are reported, not judged.
-WORSE_WHEN = {
-    "safety_factor_yield": "lower",
-    "first_yield_force_N": "lower",
-    "von_mises_max_MPa": "higher",
-    "von_mises_p99_MPa": "higher",
-    "von_mises_p95_MPa": "higher",
-    "von_mises_mean_MPa": "higher",
-    "displacement_mm": "higher",
-    "displacement_max_mm": "higher",
-    "subsidence_mm": "higher",
-    "subsidence_stiffness_N_per_mm": "lower",
-    "contact_pressure_mean_MPa": "higher",
-    "contact_pressure_max_MPa": "higher",
-    "block_von_mises_max_MPa": "higher",
-    "block_overstressed_volume_mm3": "higher",
-}
 #: Changes smaller than this (relative) are not called regressions.
 REGRESSION_THRESHOLD = 0.01
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def compare_revisions(results, baselines: dict[str, str]) -> list[dict]:
     """One row per design, load case and quantity, with each revision's value and change.
 
-    ``baselines`` maps a design name to its baseline revision.
+    ``baselines`` maps a design name to its baseline revision. Quantities come in the
+    QoI table's order; the applied load is left out. A change over
+    :data:`REGRESSION_THRESHOLD` in the direction the table calls worse is a
+    regression; checks and quantities without a direction are reported, not judged.
     """
     rows = []
     by_case: dict[tuple, dict] = {}
@@ -43,19 +33,19 @@ def compare_revisions(results, baselines: dict[str, str]) -> list[dict]:
         base = revisions.get(base_rev)
         if base is None:
             continue
-        for quantity, base_value in base.items():
-            if quantity == "force_N" or not isinstance(base_value, (int, float)):
+        for quantity in qoi.ordered(base):
+            base_value, worse = base[quantity], qoi.spec(quantity).worse
+            if qoi.spec(quantity).kind == "load" or not _number(base_value):
                 continue
             row = {"design": design, "loadcase": loadcase, "quantity": quantity, "baseline": base_rev,
                    "values": {}, "change_percent": {}, "regressions": []}
-            for revision, qoi in revisions.items():
-                value = qoi.get(quantity)
+            for revision, values in revisions.items():
+                value = values.get(quantity)
                 row["values"][revision] = value
-                if revision == base_rev or value is None or base_value == 0:
+                if revision == base_rev or not _number(value) or base_value == 0:
                     continue
                 change = (value - base_value) / abs(base_value)
                 row["change_percent"][revision] = 100.0 * change
-                worse = WORSE_WHEN.get(quantity)
                 if worse and abs(change) > REGRESSION_THRESHOLD and (change > 0) == (worse == "higher"):
                     row["regressions"].append(revision)
             rows.append(row)
@@ -64,16 +54,15 @@ def compare_revisions(results, baselines: dict[str, str]) -> list[dict]:
 
 def comparison_csv(rows: list[dict]) -> str:
     """The comparison as CSV: one line per design, load case, quantity and revision."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["design", "loadcase", "quantity", "revision", "baseline", "value", "baseline_value",
-                     "change_percent", "regression"])
+    header = ["design", "loadcase", "quantity", "revision", "baseline", "value", "baseline_value",
+              "change_percent", "regression"]
+    lines = []
     for row in rows:
         base_value = row["values"][row["baseline"]]
         for revision, value in row["values"].items():
             change = row["change_percent"].get(revision)
-            writer.writerow([row["design"], row["loadcase"], row["quantity"], revision, row["baseline"],
-                             "" if value is None else repr(float(value)), repr(float(base_value)),
-                             "" if change is None else repr(float(change)),
-                             "yes" if revision in row["regressions"] else ""])
-    return buffer.getvalue()
+            lines.append([row["design"], row["loadcase"], row["quantity"], revision, row["baseline"],
+                          None if value is None else float(value), float(base_value),
+                          None if change is None else float(change),
+                          "yes" if revision in row["regressions"] else ""])
+    return csv_text(header, lines)

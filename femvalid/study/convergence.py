@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import math
 
+from femvalid.post import qoi
 from femvalid.verification.gci import gci, representative_size
 
-__all__ = ["convergence", "HEADLINE_QOI"]
-
-#: Quantities whose convergence flags are repeated among a job's warnings.
-HEADLINE_QOI = ("stiffness_N_per_mm", "von_mises_p99_MPa", "subsidence_mm", "safety_factor_yield")
+__all__ = ["convergence", "convergence_warnings"]
 
 
 def convergence(meshes, qois) -> dict:
-    """GCI (Celik et al. 2008) of every quantity that changes between the three meshes."""
+    """GCI (Celik et al. 2008) of every computed quantity (not the applied load) over the three meshes."""
     sizes = [representative_size(m.volume, len(m.elements)) for m in meshes]
     out = {}
     for key, value in qois[0].items():
         values = [q.get(key) for q in qois]
-        if key == "force_N" or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+        if qoi.spec(key).kind == "load" or not all(_finite(v) for v in values):
             continue
         out[key] = gci(values, sizes).to_dict()
     return out
+
+
+def convergence_warnings(convergence: dict) -> list[str]:
+    """The flags of the headline quantities (oscillating, diverging, ...), as warnings."""
+    headline = qoi.headline()
+    return [f"{key}: {flag}" for key, c in convergence.items() if key in headline for flag in c["flags"]]
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

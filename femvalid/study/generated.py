@@ -17,7 +17,7 @@ from femvalid import __version__
 from femvalid._files import atomic_path, write_atomic
 from femvalid.geometry.lattice import LatticeSpec, generate_lattice
 from femvalid.geometry.stl import write_stl
-from femvalid.study.cache import cache_dir
+from femvalid.study.paths import cache_dir
 
 __all__ = ["GENERATOR_REVISION", "lattice_stl"]
 

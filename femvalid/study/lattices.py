@@ -10,11 +10,11 @@ Cellular Solids, 2nd ed., 1997; Deshpande, Ashby & Fleck, Acta Mater. 49 (2001) 
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 
 import numpy as np
+
+from femvalid._csvtext import csv_text
 
 __all__ = ["gibson_ashby_fits", "gibson_ashby_csv", "lattice_points", "BONE_BANDS_MPA", "bone_band"]
 
@@ -106,13 +106,7 @@ def gibson_ashby_fits(results) -> list[dict]:
 
 def gibson_ashby_csv(fits: list[dict]) -> str:
     """The fits as CSV: a header and one line per fit; an empty cell where a value is None."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(FIT_FIELDS)
-    for fit in fits:
-        writer.writerow(["" if fit.get(k) is None else repr(float(fit[k])) if isinstance(fit[k], float) else fit[k]
-                         for k in FIT_FIELDS])
-    return buffer.getvalue()
+    return csv_text(FIT_FIELDS, ([fit.get(k) for k in FIT_FIELDS] for fit in fits))
 
 
 def bone_band(modulus_MPa: float) -> str:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from femvalid import __version__
 from femvalid.fem import solvers
-from femvalid.study.studyfile import Study, sha256_file
+from femvalid.study.paths import sha256_file
+from femvalid.study.studyfile import Study
 
 __all__ = ["manifest", "utc_now", "DEPENDENCIES"]
 

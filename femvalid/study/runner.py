@@ -1,31 +1,33 @@
 """Run a study: mesh each design once, run every load case on it, write results.
 
-Output under OUTDIR: ``summary.csv`` (one row per job) and per job
-``<design>/<revision>/<loadcase>/results.json`` and ``fields.vtu``. A job that
-fails in the mesher or solver is recorded as failed with its reason; the others
-still run.
+Output under OUTDIR: ``summary.csv`` (one row per job), ``comparison.csv``,
+``manifest.json`` and per job ``<design>/<revision>/<loadcase>/results.json`` and
+``fields.vtu``. A job that fails in the mesher or solver is recorded as failed with
+its reason; the others still run. The run returns a :class:`StudyResult`, from which
+:mod:`femvalid.report` writes the report (the study knows nothing of reports).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import os
 import platform
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from femvalid import __version__
+from femvalid._csvtext import csv_text
 from femvalid._files import exclusive_lock, remove_partial_files, write_atomic
 from femvalid.errors import InputError
 from femvalid.geometry import load_surface
 from femvalid.meshing import write_vtu
+from femvalid.post import qoi
 from femvalid.study import cache
 from femvalid.study.comparison import compare_revisions, comparison_csv
-from femvalid.study.convergence import HEADLINE_QOI
+from femvalid.study.convergence import convergence_warnings
 from femvalid.study.criteria import evaluate_criteria
 from femvalid.study.execution import (
     JobOutcome,
@@ -39,7 +41,7 @@ from femvalid.study.lattices import gibson_ashby_csv, gibson_ashby_fits
 from femvalid.study.provenance import manifest, utc_now
 from femvalid.study.studyfile import Study, baselines, mesh_sizes
 
-__all__ = ["JobResult", "run_study"]
+__all__ = ["JobResult", "StudyResult", "run_study", "summary_csv"]
 
 #: Files whose presence means OUTDIR holds an earlier run.
 _EARLIER = ("summary.csv",)
@@ -90,6 +92,38 @@ class JobResult:
         }
 
 
+@dataclass(frozen=True, eq=False)
+class StudyResult:
+    """A finished run: its jobs and everything the report is made from.
+
+    Attributes
+    ----------
+    study : Study
+    outdir : Path
+        Where the run wrote its files.
+    jobs : tuple of JobResult
+        In study order (designs, then load cases).
+    comparison : tuple of dict
+        The revision comparison (:func:`femvalid.study.comparison.compare_revisions`).
+    manifest : dict
+        The provenance record written to manifest.json.
+    surfaces : tuple
+        (Surface, CheckReport) of each design, in study order, as the run read them.
+    """
+
+    study: Study
+    outdir: Path
+    jobs: tuple
+    comparison: tuple
+    manifest: dict
+    surfaces: tuple
+
+    @property
+    def failed(self) -> list[JobResult]:
+        """The jobs that failed in the mesher or solver."""
+        return [r for r in self.jobs if r.status != "ok"]
+
+
 def _json_safe(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
@@ -110,14 +144,16 @@ def check_outdir(outdir: Path, force: bool) -> None:
 
 def run_study(study: Study, outdir: Path, force: bool = False, progress: bool = True,
               use_cache: bool = True, workers: int = 1, scheduler: str | None = None,
-              security=None) -> list[JobResult]:
-    """Run every job of ``study`` into ``outdir``; returns the job results in study order.
+              security=None, report: Callable[[StudyResult], object] | None = None) -> StudyResult:
+    """Run every job of ``study`` into ``outdir``; returns the :class:`StudyResult`.
 
     With ``use_cache``, a job whose inputs and settings are unchanged since it last
     ran (anywhere) is taken from the cache instead of being meshed and solved again.
     ``workers`` > 1 runs meshing and jobs in a local process pool; ``scheduler`` (a
     Dask scheduler address, never implied) runs them on that cluster, with Dask
-    ``security`` settings. The results are the same as a serial run's.
+    ``security`` settings. The results are the same as a serial run's. ``report``, if
+    given, is called with the result while OUTDIR is still locked, so that what it
+    writes there (the CLI writes report.html and report.pdf) belongs to this run.
     """
     outdir = Path(outdir)
     check_outdir(outdir, force)
@@ -136,12 +172,15 @@ def run_study(study: Study, outdir: Path, force: bool = False, progress: bool = 
                                          "to finish or use -o for another folder")
             check_outdir(outdir, force)  # again, now that no other run can be writing
             remove_partial_files(outdir)
-            return _run_locked(study, surfaces, outdir, progress, use_cache, backend)
+            result = _run_locked(study, surfaces, outdir, progress, use_cache, backend)
+            if report is not None:
+                report(result)
+            return result
     finally:
         backend.close()
 
 
-def _run_locked(study, surfaces, outdir, progress, use_cache, backend) -> list[JobResult]:
+def _run_locked(study, surfaces, outdir, progress, use_cache, backend) -> StudyResult:
     from tqdm import tqdm
 
     started = utc_now()
@@ -162,17 +201,7 @@ def _run_locked(study, surfaces, outdir, progress, use_cache, backend) -> list[J
     record = manifest(study, outdir, results, started, utc_now())
     record["execution"] = backend.description
     write_atomic(outdir / "manifest.json", json.dumps(_json_safe(record), indent=2) + "\n")
-    from femvalid.report import write_pdf, write_report
-
-    for target, make in ((outdir / "report.html", lambda: write_report(study, outdir, results, record, comparison,
-                                                                       surfaces, _verification_section(outdir))),
-                         (outdir / "report.pdf", lambda: write_pdf(outdir / "report.html"))):
-        try:
-            make()
-        except Exception as exc:  # the results are written; a report that fails must not hide them
-            print(f"femvalid: warning: {target}: not written: {type(exc).__name__}: {exc}", file=sys.stderr)
-            break
-    return results
+    return StudyResult(study, outdir, tuple(results), tuple(comparison), record, tuple(surfaces))
 
 
 def _run_jobs(study, surfaces, outdir, use_cache, backend, bar, results) -> None:
@@ -240,15 +269,6 @@ def _run_jobs(study, surfaces, outdir, use_cache, backend, bar, results) -> None
                 bar.update()
 
 
-def _verification_section(outdir: Path) -> str | None:
-    """The section `femvalid verify` wrote, next to the study's output or in reports/verification."""
-    for candidate in (outdir / "verification.html", outdir.parent / "verification" / "verification.html",
-                      Path("reports") / "verification" / "verification.html"):
-        if candidate.is_file():
-            return candidate.read_text(encoding="utf-8")
-    return None
-
-
 def _failed(design, case, reason) -> JobResult:
     return JobResult(design.name, design.revision, case.name, status="failed", error=reason)
 
@@ -309,8 +329,7 @@ def _record_job(study, design, case, meshed: MeshOutcome, outcome: JobOutcome, o
         result.qoi, result.solver = analysis.qoi, analysis.solver
         result.warnings += analysis.warnings
         result.convergence = outcome.convergence
-        result.warnings += [f"{key}: {flag}" for key, c in result.convergence.items() for flag in c["flags"]
-                            if key in HEADLINE_QOI]
+        result.warnings += convergence_warnings(result.convergence)
         write_vtu(analysis.mesh, folder / "fields.vtu", point_data=analysis.point_data, cell_data=analysis.cell_data)
         result.criteria = evaluate_criteria(study.criteria, result.qoi, result.convergence)
         _compare_with_bench(study, result)
@@ -318,32 +337,16 @@ def _record_job(study, design, case, meshed: MeshOutcome, outcome: JobOutcome, o
     return result
 
 
-def summary_csv(results: list[JobResult]) -> str:
-    """One row per job: identity, status, every QoI, mesh size, solver, error."""
-    qoi_keys: list[str] = []
-    for r in results:
-        qoi_keys += [k for k in r.qoi if k not in qoi_keys]
-    gci_keys: list[str] = []
-    for r in results:
-        gci_keys += [k for k in r.convergence if k not in gci_keys]
+def summary_csv(results) -> str:
+    """One row per job: identity, status, every QoI (in the QoI table's order), GCIs, mesh, solver, error."""
+    qoi_keys = qoi.ordered(k for r in results for k in r.qoi)
+    gci_keys = qoi.ordered(k for r in results for k in r.convergence)
     header = ["design", "revision", "loadcase", "status", *qoi_keys, *[f"{k}_gci_percent" for k in gci_keys],
               "criteria", "criteria_failed", "mesh_elements", "solver", "solver_iterations", "warnings", "error"]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    for r in results:
-        writer.writerow([
-            r.design, r.revision, r.loadcase, r.status,
-            *[_cell(r.qoi.get(k)) for k in qoi_keys],
-            *[_cell(r.convergence.get(k, {}).get("gci_fine_percent")) for k in gci_keys],
-            ("fail" if r.criteria_failed else "pass") if r.criteria else "", ";".join(r.criteria_failed),
-            r.mesh.get("elements", ""), r.solver.get("method", ""), r.solver.get("iterations", ""),
-            len(r.warnings), r.error,
-        ])
-    return buffer.getvalue()
-
-
-def _cell(value):
-    if value is None:
-        return ""
-    return repr(float(value)) if isinstance(value, float) else value
+    rows = ([r.design, r.revision, r.loadcase, r.status,
+             *[r.qoi.get(k) for k in qoi_keys],
+             *[r.convergence.get(k, {}).get("gci_fine_percent") for k in gci_keys],
+             ("fail" if r.criteria_failed else "pass") if r.criteria else "", ";".join(r.criteria_failed),
+             r.mesh.get("elements"), r.solver.get("method"), r.solver.get("iterations"), len(r.warnings), r.error]
+            for r in results)
+    return csv_text(header, rows)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import difflib
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -11,9 +11,11 @@ from pathlib import Path
 from femvalid.errors import InputError, MaterialError
 from femvalid.loadcases import LoadCase, loadcase_from_table
 from femvalid.materials import Material, get_material
+from femvalid.post import qoi
 from femvalid.study.criteria import read_criteria
+from femvalid.study.paths import sha256_file
 
-__all__ = ["Design", "Study", "mesh_sizes", "read_study", "read_toml", "sha256_file"]
+__all__ = ["Design", "Study", "baselines", "mesh_sizes", "read_study", "read_toml"]
 
 _STUDY_KEYS = {"study", "mesh", "design", "loadcase", "criteria", "validation"}
 _VALIDATION_KEYS = {"design", "revision", "loadcase", "quantity", "measured", "uncertainty", "source"}
@@ -70,14 +72,6 @@ def mesh_sizes(study: "Study", design: Design, surface) -> tuple[float, ...]:
     from femvalid.meshing import default_size_mm
 
     return (default_size_mm(surface),)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_toml(path: Path) -> dict:
@@ -359,6 +353,7 @@ def _validation(entries, path, designs, loadcases) -> tuple:
             raise InputError(path, f"{where}: no design {table['design']!r} revision {revision!r} in this study")
         if table["loadcase"] not in cases:
             raise InputError(path, f"{where}: no load case {table['loadcase']!r} in this study")
+        _known_quantity(table["quantity"], path, where)
         for key in ("measured", "uncertainty"):
             value = table.get(key, 0.0)
             if not _is_finite(value):
@@ -367,3 +362,12 @@ def _validation(entries, path, designs, loadcases) -> tuple:
                     "quantity": str(table["quantity"]), "measured": float(table["measured"]),
                     "uncertainty": float(table.get("uncertainty", 0.0)), "source": str(table.get("source", ""))})
     return tuple(out)
+
+
+def _known_quantity(name, path, where) -> None:
+    """Refuse a quantity the QoI table does not know (a misspelling would compare with nothing)."""
+    if isinstance(name, str) and name in qoi.QOI:
+        return
+    close = difflib.get_close_matches(str(name), qoi.known(), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise InputError(path, f"{where}: unknown quantity {name!r}; {hint}known quantities: {', '.join(qoi.known())}")
