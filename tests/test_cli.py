@@ -71,8 +71,10 @@ def test_mesh_failure_keeps_previous_output(capsys, tmp_path, cage_stl):
     broken = tmp_path / "broken.stl"
     write_stl(broken, box_triangles()[2:])
     status, _, err = run_cli(capsys, "mesh", broken, "-o", out_path)
+    assert_one_line_error(status, err, 2, "exists; use --force")  # checked before the STL is read
+    status, _, err = run_cli(capsys, "mesh", broken, "-o", out_path, "--force")
     assert_one_line_error(status, err, 2, "open surface")
-    status, _, err = run_cli(capsys, "mesh", cage_stl, "-o", out_path, "--size", "0.1", "--timeout", "1")
+    status, _, err = run_cli(capsys, "mesh", cage_stl, "-o", out_path, "--size", "0.1", "--timeout", "1", "--force")
     assert_one_line_error(status, err, 3, "killed")
     assert out_path.read_text() == "previous result"
 

@@ -251,7 +251,8 @@ def test_cli_mesh_reports_the_boundary(tmp_path, capsys):
     status, text, err = run_cli(capsys, "mesh", stl, "-o", out, "--size", "0.5")
     assert status == 0, err
     assert "surface: kept the STL's triangles" in text and "tets/s" in text
-    status, text, err = run_cli(capsys, "mesh", stl, "-o", out, "--size", "0.5", "--surface", "remesh", "--json")
+    status, text, err = run_cli(capsys, "mesh", stl, "-o", out, "--size", "0.5", "--surface", "remesh", "--json",
+                                "--force")
     assert status == 0, err
     result = json.loads(text)
     assert result["mesh"]["quality"]["surface"] == "remesh"

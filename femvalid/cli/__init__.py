@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from femvalid import __version__
@@ -35,13 +39,21 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, usage errors
         return int(exc.code or 0)
     try:
-        return args.handler(args)
+        with _command_process():
+            return args.handler(args)
     except FemvalidError as exc:
         print(f"femvalid: error: {_one_line(str(exc))}", file=sys.stderr)
         return exc.exit_status
+    except _Terminated:
+        print("femvalid: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("femvalid: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:  # an input too large for an estimate to have caught
+        print("femvalid: error: out of memory: the input is too large for this machine's memory; "
+              "use a coarser mesh size, fewer cells or a smaller model", file=sys.stderr)
+        return 2
     except Exception as exc:  # a bug: one line unless the user asks for the traceback
         if isinstance(exc, BrokenPipeError) and _stdout_closed():
             return 141  # output piped into a reader that stopped early (| head)
@@ -53,6 +65,36 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM: unwinds like Ctrl-C, so temporary files and worker processes are cleaned up."""
+
+
+def _terminate(signum, frame):
+    raise _Terminated()
+
+
+@contextmanager
+def _command_process():
+    """While a command runs: SIGTERM unwinds it (cleaning up) instead of killing it outright, and
+    processes under it (pool workers and their gmsh workers) know its PID, to end when it ends."""
+    from femvalid.meshing.mesher import MAIN_PID_VARIABLE
+
+    saved_pid = os.environ.get(MAIN_PID_VARIABLE)
+    os.environ[MAIN_PID_VARIABLE] = str(os.getpid())
+    handler = None
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        handler = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        if handler is not None:
+            signal.signal(signal.SIGTERM, handler)
+        if saved_pid is None:
+            os.environ.pop(MAIN_PID_VARIABLE, None)
+        else:
+            os.environ[MAIN_PID_VARIABLE] = saved_pid
 
 
 def _stdout_closed() -> bool:
@@ -74,11 +116,21 @@ def warn(source, message: str) -> None:
     print(f"femvalid: warning: {source}: {message}", file=sys.stderr)
 
 
-def output_file(name, suffix: str, what: str) -> Path:
-    """The file a command is to write, refused unless it ends in ``suffix`` (".vtu") and its folder exists."""
+def output_file(name, suffix: str, what: str, force: bool = False) -> Path:
+    """The file a command is to write, checked before any work: it must end in ``suffix``
+    (".vtu"), not exist unless ``force``, not be a folder or a device, and its folder
+    must exist and be writable."""
+    from femvalid._files import check_output_file
+
     output = Path(name)
-    if output.suffix.lower() != suffix:
+    if output.suffix.lower() != suffix or str(name).endswith(("/", os.sep)):
         raise InputError(output, f"{what} is written as {suffix[1:].upper()}; give a file name ending in {suffix}")
-    if not output.parent.is_dir():
-        raise InputError(output, f"folder {output.parent} does not exist")
-    return output
+    return check_output_file(output, force=force, what=what)
+
+
+def positive_number(value, option: str, what: str, source=None) -> float | None:
+    """``value`` (or None) if it is a positive finite number, else an InputError naming
+    ``option`` and ``what`` it should be ("length in mm")."""
+    if value is not None and not (value > 0 and math.isfinite(value)):
+        raise InputError(source, f"{option} must be a positive, finite {what}, got {value:g}")
+    return value

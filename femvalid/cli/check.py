@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 
+from femvalid._files import atomic_path
 from femvalid.geometry import CheckReport, load_surface
-from femvalid.geometry.stl import UNIT_SCALE
+from femvalid.geometry.stl import UNIT_SCALE, write_stl
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("check", help="check an STL file", description=__doc__.split(":", 1)[1].strip())
     p.add_argument("stl", metavar="STL", help="binary or ASCII STL file")
     add_input_options(p)
+    p.add_argument("-o", "--output", metavar="FIXED.stl",
+                   help="write the checked surface (with --repair: the repaired one) as a binary STL in mm, "
+                        "to use in a study or with femvalid mesh")
+    p.add_argument("--force", action="store_true", help="overwrite FIXED.stl if it exists")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(handler=run)
 
@@ -23,14 +28,23 @@ def add_input_options(p) -> None:
 
 
 def run(args) -> int:
+    from femvalid.cli import output_file
+
+    output = output_file(args.output, ".stl", "the checked STL", force=args.force) if args.output else None
     try:
-        _, report = load_surface(args.stl, args.units, repair=args.repair)
+        surface, report = load_surface(args.stl, args.units, repair=args.repair)
     except Exception as exc:
         report = getattr(exc, "report", None)
         if args.json and report is not None:
             print(json.dumps(report.to_dict(), indent=2))
         raise
-    print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
+    if output is not None:
+        with atomic_path(output) as tmp:
+            write_stl(tmp, surface.triangles, name=f"checked by femvalid{' (repaired)' if report.repairs else ''}")
+    if args.json:
+        print(json.dumps({**report.to_dict(), **({"output": str(output)} if output else {})}, indent=2))
+    else:
+        print(format_report(report) + (f"\n  written to     {output} (binary STL, mm)" if output else ""))
     return 0
 
 

@@ -41,9 +41,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    output = output_file(args.output, ".stl", "the lattice")
-    if output.exists() and not args.force:
-        raise InputError(output, "exists; use --force to overwrite it")
+    output = output_file(args.output, ".stl", "the lattice", force=args.force)
     if (args.cells is None) == (args.cage is None):
         raise InputError("femvalid lattice", "give either --cells NX NY NZ (a block) or --cage LENGTH WIDTH HEIGHT")
     spec = LatticeSpec(args.type, args.relative_density, args.cell_size, tuple(args.cells or (1, 1, 1)),

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import time
 
-from femvalid.cli import output_file, warn
+from femvalid.cli import output_file, positive_number, warn
 from femvalid.cli.check import add_input_options
-from femvalid.errors import InputError
 from femvalid.geometry import load_surface
 from femvalid.geometry.stl import triangle_count
 from femvalid.meshing import MeshSettings, default_size_mm, mesh_surface, write_vtu
 from femvalid.meshing.boundary import SURFACE_MODES
-from femvalid.meshing.mesher import check_meshable
+from femvalid.meshing.mesher import available_memory_bytes, check_meshable, check_mesh_size
 
 
 def add_parser(sub) -> None:
@@ -26,26 +25,29 @@ def add_parser(sub) -> None:
                    help="boundary mesh: keep the STL's triangles, remesh them at --size, or auto (default): "
                         "keep them when they are already about --size and well shaped")
     add_input_options(p)
+    p.add_argument("--force", action="store_true", help="overwrite MESH.vtu if it exists")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=run)
 
 
 def run(args) -> int:
-    output = output_file(args.output, ".vtu", "the mesh")
-    if args.size is not None and not args.size > 0:
-        raise InputError(args.stl, f"--size must be a positive length in mm, got {args.size:g}")
+    # Every option and the output place are checked before the STL is read or meshed.
+    positive_number(args.size, "--size", "length in mm", args.stl)
+    positive_number(args.timeout, "--timeout", "number of seconds", args.stl)
+    output = output_file(args.output, ".vtu", "the mesh", force=args.force)
     check_meshable(triangle_count(args.stl) or 0, args.stl)  # before reading a file too large to mesh
     surface, report = load_surface(args.stl, args.units, repair=args.repair)
     for message in report.warnings:
         warn(args.stl, message)
     size = args.size or default_size_mm(surface)
+    check_mesh_size(surface, size, args.order, source=args.stl, available_bytes=available_memory_bytes())
     started = time.perf_counter()
     settings = MeshSettings(size, args.order, timeout_s=args.timeout, surface=args.surface)
     mesh = mesh_surface(surface, settings, source=args.stl)
     seconds = time.perf_counter() - started
     for message in mesh.quality.warnings():
         warn(args.stl, message)
-    write_vtu(mesh, output)
+    write_vtu(mesh, output)  # atomically
     result = {
         "input": report.to_dict(),
         "mesh": {

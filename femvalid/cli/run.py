@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import math
+import os
+import re
 from pathlib import Path
 
+from femvalid._files import input_file_size
 from femvalid.errors import InputError
 from femvalid.post import qoi
 from femvalid.study import read_study, run_study
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("run", help="run a study file", description=__doc__.split(":", 1)[1].strip())
-    p.add_argument("study", metavar="STUDY.toml", help="study file (see DESIGN.md)")
+    p = sub.add_parser("run", help="run a study file", description=__doc__.split(":", 1)[1].strip(),
+                       epilog=f"The study and load-case file keys are described in {STUDY_FILE_DOC} "
+                              "(in the femvalid repository; examples/ and load_cases/ hold ready files).")
+    p.add_argument("study", metavar="STUDY.toml", help=f"study file (reference: {STUDY_FILE_DOC})")
     p.add_argument("-o", "--output", metavar="OUTDIR", help="output folder (default reports/<study name>)")
     p.add_argument("--force", action="store_true", help="overwrite the results of an earlier run in OUTDIR")
     p.add_argument("--no-cache", action="store_true", help="recompute every job instead of reusing cached ones")
@@ -31,10 +36,12 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     if args.workers < 1:
         raise InputError("--workers", f"must be at least 1, not {args.workers}")
+    scheduler = scheduler_address(args.scheduler)  # at once, not after a connection timeout
+    security = dask_security(args)
     study = read_study(args.study)
     outdir = Path(args.output) if args.output else Path("reports") / study.name
     result = run_study(study, outdir, force=args.force, progress=not args.no_progress, use_cache=not args.no_cache,
-                       workers=args.workers, scheduler=args.scheduler, security=dask_security(args),
+                       workers=args.workers, scheduler=scheduler, security=security,
                        report=write_reports)
     print_summary(result)
     if result.failed:
@@ -46,6 +53,45 @@ def run(args) -> int:
     return 1 if failed and args.strict else 0
 
 
+#: Where the study-file reference lives (shipped with the repository).
+STUDY_FILE_DOC = "docs/study-file.md"
+_TLS_OPTIONS = {"--tls-ca-file": "tls_ca_file", "--tls-cert": "tls_client_cert", "--tls-key": "tls_client_key"}
+_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+_HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+
+
+def scheduler_address(value: str | None) -> str | None:
+    """A Dask scheduler address checked for form: [PROTOCOL://]HOST:PORT, port 1–65535.
+
+    >>> scheduler_address("tcp://10.0.0.5:8786")
+    'tcp://10.0.0.5:8786'
+    >>> scheduler_address("[::1]:8786")
+    'tcp://[::1]:8786'
+    """
+    if value is None:
+        return None
+    example = "such as tcp://10.0.0.5:8786"
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        scheme, rest = "tcp", value
+    if scheme.lower() not in _SCHEMES:
+        raise InputError("--scheduler", f"{value!r}: unknown protocol {scheme!r}; use {', '.join(_SCHEMES)} "
+                                        f"({example})")
+    if rest.startswith("["):  # IPv6: [address]:port
+        close = rest.find("]")
+        host, port = (rest[1:close], rest[close + 2:]) if close > 0 and rest[close + 1:close + 2] == ":" else ("", "")
+        valid_host = bool(host) and all(c in "0123456789abcdefABCDEF:." for c in host) and ":" in host
+    else:
+        host, colon, port = rest.rpartition(":")
+        valid_host = bool(colon) and bool(_HOST.match(host))
+    if not valid_host:
+        raise InputError("--scheduler", f"{value!r} is not a scheduler address: expected [PROTOCOL://]HOST:PORT, "
+                                        f"{example}")
+    if not (port.isdigit() and 1 <= int(port) <= 65535):
+        raise InputError("--scheduler", f"{value!r}: the port must be a number from 1 to 65535, got {port!r}")
+    return f"{scheme.lower()}://{rest}"
+
+
 def dask_security(args):
     """Dask TLS settings from the command line, or None (Dask's own configuration then applies)."""
     files = {"tls_ca_file": args.tls_ca_file, "tls_client_cert": args.tls_cert, "tls_client_key": args.tls_key}
@@ -53,10 +99,13 @@ def dask_security(args):
     if not given:
         return None
     if not args.scheduler:
-        raise InputError("--tls-cert", "TLS settings apply to a Dask cluster: give --scheduler too")
+        options = [option for option, key in _TLS_OPTIONS.items() if key in given]
+        raise InputError(options[0], f"{' and '.join(options)} appl{'ies' if len(options) == 1 else 'y'} to a Dask "
+                                     "cluster: give --scheduler too")
     for value in given.values():
-        if not Path(value).is_file():
+        if not os.path.lexists(value):
             raise InputError(value, "no such file")
+        input_file_size(value, 1 << 20, "a PEM file")
     from distributed.security import Security
 
     return Security(require_encryption=True, **given)

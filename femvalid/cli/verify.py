@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from femvalid import __version__
-from femvalid._files import write_atomic
+from femvalid._files import check_output_folder, write_atomic
 
 
 def add_parser(sub) -> None:
@@ -23,8 +23,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from femvalid.verification.benchmarks import run_benchmarks
 
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_folder(Path(args.output), "output folder", create=True)  # before minutes of benchmarks
     started = time.perf_counter()
     checks = run_benchmarks(quick=args.quick, progress=lambda name: print(f"running {name} ...", file=sys.stderr, flush=True))
     report = {

@@ -8,6 +8,7 @@ repaired only when the user asks with ``repair=True``.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -16,14 +17,22 @@ import numpy as np
 from femvalid.errors import GeometryError
 from femvalid.geometry import repair as _repair
 from femvalid.geometry import topology
-from femvalid.geometry.stl import read_stl
+from femvalid.geometry.stl import UNIT_SCALE, read_stl
 from femvalid.geometry.surface import Surface
 
-__all__ = ["CheckReport", "load_surface", "check_surface", "UNIT_WARN_BELOW_MM", "UNIT_WARN_ABOVE_MM"]
+__all__ = ["CheckReport", "load_surface", "check_surface", "unit_warning", "IMPLANT_SIZE_MM",
+           "UNIT_WARN_BELOW_MM", "UNIT_WARN_ABOVE_MM"]
 
-#: A bounding box whose largest edge is outside this range is probably not in mm.
-UNIT_WARN_BELOW_MM = 1.0
-UNIT_WARN_ABOVE_MM = 500.0
+#: Largest dimension of spinal implants, mm: cervical cages from about 5 mm (their
+#: height; footprints 12–18 mm), lumbar cages 22–60 mm, vertebral body replacements
+#: up to about 120 mm. A part whose largest dimension is outside this range was
+#: probably exported in other units (a 26 mm cage in inches is 1.02, in cm 2.6).
+IMPLANT_SIZE_MM = (5.0, 120.0)
+UNIT_WARN_BELOW_MM, UNIT_WARN_ABOVE_MM = IMPLANT_SIZE_MM
+#: Factors to mm of the units an STL may have been exported in, in the order suggested.
+_EXPORT_UNITS = {"in": ("inches", 25.4), "cm": ("centimetres", 10.0), "m": ("metres", 1000.0),
+                 "mm": ("millimetres", 1.0)}
+_SMALLER_UNITS = {"micrometres": 1e-3, "tenths of a millimetre": 0.1}
 
 
 @dataclass
@@ -141,7 +150,8 @@ def check_surface(surface: Surface, report: CheckReport, repair: bool = False) -
     report.nonmanifold_edges = int(table.nonmanifold.sum())
     report.watertight = report.boundary_edges == 0 and report.nonmanifold_edges == 0
     report.manifold = report.nonmanifold_edges == 0
-    hint = "" if repair else "; --repair can fix this"
+    hint = "" if repair else (f"; --repair can fix this: femvalid check --repair -o fixed.stl {shlex.quote(report.path)} "
+                              "writes the repaired STL (in a study: repair = true in its [[design]])")
     if report.duplicate_faces and not repair:
         raise report.fail(f"{report.duplicate_faces} duplicate triangles (the same three vertices twice){hint}")
     if report.boundary_edges:
@@ -242,14 +252,40 @@ def _fill_geometry(surface: Surface, report: CheckReport) -> None:
 
 
 def _unit_warning(report: CheckReport) -> None:
-    largest = max(report.extent_mm)
-    if largest < UNIT_WARN_BELOW_MM:
-        report.warnings.append(
-            f"largest dimension is {largest:.3g} mm: the file is probably not in millimetres "
-            "(metres? use --units m)"
-        )
-    elif largest > UNIT_WARN_ABOVE_MM:
-        report.warnings.append(
-            f"largest dimension is {largest:.4g} mm: the file is probably not in millimetres "
-            "(micrometres? scale it in CAD)"
-        )
+    message = unit_warning(max(report.extent_mm), report.units)
+    if message:
+        report.warnings.append(message)
+
+
+def unit_warning(largest_mm: float, units: str = "mm") -> str | None:
+    """A warning when a part's largest dimension (mm, read with ``units``) is not the size
+    of a spinal implant (:data:`IMPLANT_SIZE_MM`), naming the units in which it would be.
+
+    >>> unit_warning(26.0) is None
+    True
+    >>> print(unit_warning(1.02))  # doctest: +NORMALIZE_WHITESPACE
+    largest dimension is 1.02 mm, smaller than spinal implants (about 5–120 mm): the file is probably
+    not in millimetres: as inches it would be 25.9 mm (--units in), as centimetres it would be 10.2 mm
+    (--units cm); in a study, set units = "in" or "cm" in the [[design]]
+    """
+    low, high = IMPLANT_SIZE_MM
+    if not low <= largest_mm <= high:
+        raw = largest_mm / UNIT_SCALE.get(units, 1.0)  # the number in the file
+        fits = [(key, name, raw * factor) for key, (name, factor) in _EXPORT_UNITS.items()
+                if key != units and low <= raw * factor <= high]
+        name = _EXPORT_UNITS.get(units, (units, 1.0))[0]
+        size = "smaller than" if largest_mm < low else "larger than"
+        head = (f"largest dimension is {largest_mm:.3g} mm, {size} spinal implants (about {low:g}–{high:g} mm): "
+                f"the file is probably not in {name}")
+        if fits:
+            options = ", ".join(f"as {unit_name} it would be {value:.3g} mm (--units {key})"
+                                for key, unit_name, value in fits)
+            keys = " or ".join(f'"{key}"' for key, _, _ in fits)
+            return f"{head}: {options}; in a study, set units = {keys} in the [[design]]"
+        scaled = [(what, largest_mm * factor) for what, factor in _SMALLER_UNITS.items()
+                  if low <= largest_mm * factor <= high]
+        if scaled:
+            what, value = scaled[0]
+            return f"{head}: as {what} it would be {value:.3g} mm; scale it by {_SMALLER_UNITS[what]:g} in CAD"
+        return f"{head}, and no unit femvalid knows makes it that size: check the export's units and scale"
+    return None

@@ -36,7 +36,8 @@ from femvalid.errors import InputError
 from femvalid.geometry.isosurface import clip_to_box, contour_surface
 from femvalid.geometry.surface import Surface
 
-__all__ = ["LATTICE_TYPES", "Lattice", "LatticeSpec", "closed_form_density", "field", "generate_lattice"]
+__all__ = ["LATTICE_TYPES", "Lattice", "LatticeSpec", "check_grid", "closed_form_density", "field", "generate_lattice",
+           "initial_resolution"]
 
 TPMS_TYPES = ("gyroid-sheet", "gyroid-skeletal", "diamond-sheet", "diamond-skeletal")
 STRUT_TYPES = ("simple-cubic", "bcc", "octet")
@@ -55,6 +56,12 @@ _AREA_PER_VOLUME = {"gyroid": 3.0915, "diamond": 3.8375}
 #: Strut length per cell, × L (line families × lines per cell × length in the cell).
 _STRUT_LENGTH = {"simple-cubic": 3.0, "bcc": 4.0 * math.sqrt(3.0), "octet": 12.0 * math.sqrt(2.0)}
 _MAX_CELLS = 10**5
+#: Peak bytes per voxel of a contouring grid (measured at 4.3 M voxels: 135 B for BCC,
+#: 220 B for a gyroid sheet, whose surface is largest), and the memory before it.
+BYTES_PER_VOXEL, BASE_BYTES = 250.0, 150e6
+#: Most voxels femvalid contours: 30 M take about 2½ minutes and 7.5 GB on 2 cores,
+#: and give far more triangles than femvalid meshes (1 M).
+MAX_VOXELS = 30_000_000
 
 
 @dataclass(frozen=True)
@@ -277,6 +284,45 @@ def _block(spec: LatticeSpec, parameter: float, cells, resolution: int) -> Surfa
     return contour_surface(grid, voxel, partial(clip_to_box, inner, box_mm=box), box)
 
 
+def check_grid(counts, voxel_mm: float, source: str = "lattice", what: str = "the lattice") -> None:
+    """Refuse, before any memory is taken, a contouring grid of ``counts`` voxels (per axis)
+    that is larger than :data:`MAX_VOXELS` or than the memory available, with the estimate.
+
+    Raises
+    ------
+    InputError
+        Naming the grid, its memory and what to change (exit status 2).
+    """
+    from femvalid.meshing.mesher import available_memory_bytes
+
+    try:
+        sizes = [int(c) + 2 for c in counts]
+    except (OverflowError, ValueError):  # an infinite count
+        sizes = None
+    voxels = math.prod(sizes) if sizes else math.inf
+    voxels = float(voxels) if voxels < 10**300 else math.inf
+    need = BASE_BYTES + BYTES_PER_VOXEL * voxels
+    available = available_memory_bytes()
+    if voxels <= MAX_VOXELS and (available is None or need <= available):
+        return
+    shown = " × ".join(str(n) for n in sizes) if sizes and voxels < 1e30 else "an unbounded number of"
+    gigabytes = f"about {need / 1e9:.3g} GB" if need < 1e18 else "more memory than any machine has"
+    count = f"{voxels:.3g} voxels" if math.isfinite(voxels) else "more than 1e300 voxels"
+    limit = (f"more than the {available / 1e9:.3g} GB of memory available" if voxels <= MAX_VOXELS
+             else f"more than femvalid contours (limit {MAX_VOXELS:.2g} voxels)")
+    raise InputError(source, f"{what} needs a contouring grid of {shown} voxels of {voxel_mm:.3g} mm "
+                             f"({count}, {gigabytes}), {limit}; use fewer or larger "
+                             "cells, a smaller part or a lower resolution")
+
+
+def initial_resolution(spec: LatticeSpec) -> int:
+    """Voxels per cell edge the generator starts with (it may go finer, up to RESOLUTION_MAX)."""
+    if spec.resolution:
+        return spec.resolution
+    return int(np.clip(math.ceil(VOXELS_PER_FEATURE * spec.cell_size_mm / _feature_estimate(spec)),
+                       RESOLUTION_MIN, RESOLUTION_MAX))
+
+
 def _feature_estimate(spec: LatticeSpec) -> float:
     """Strut diameter or wall thickness for the requested density (thin-feature estimate), mm."""
     rho, cell = spec.relative_density, spec.cell_size_mm
@@ -309,11 +355,10 @@ def generate_lattice(spec: LatticeSpec, source: str = "lattice") -> Lattice:
         Invalid spec, or a density this type cannot reach at this resolution.
     """
     spec.validate(source)
-    feature = _feature_estimate(spec)
-    resolution = spec.resolution or int(np.clip(math.ceil(VOXELS_PER_FEATURE * spec.cell_size_mm / feature),
-                                                 RESOLUTION_MIN, RESOLUTION_MAX))
+    resolution = initial_resolution(spec)
     target = spec.relative_density
     while True:
+        check_grid([n * resolution for n in spec.cells], spec.cell_size_mm / resolution, source)
         surface, parameter, achieved = _solve(spec, resolution, source)
         if abs(achieved - target) <= DENSITY_TOLERANCE * target:
             break
@@ -322,6 +367,7 @@ def generate_lattice(spec: LatticeSpec, source: str = "lattice") -> Lattice:
                                      "voxels per cell (the contour jumps where features are a few voxels thin); "
                                      "give a higher resolution")
         resolution = min(RESOLUTION_MAX, math.ceil(1.5 * resolution))
+    feature = _feature_estimate(spec)  # skeletal TPMS: the thin-feature estimate
     if spec.type in STRUT_TYPES:
         feature = 2 * parameter
     elif spec.type.endswith("sheet"):

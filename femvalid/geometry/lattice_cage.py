@@ -22,7 +22,7 @@ import numpy as np
 
 from femvalid.errors import InputError
 from femvalid.geometry.isosurface import contour_surface
-from femvalid.geometry.lattice import Lattice, LatticeSpec, field, generate_lattice
+from femvalid.geometry.lattice import Lattice, LatticeSpec, check_grid, field, generate_lattice, initial_resolution
 
 __all__ = ["LatticeCage", "rounded_rectangle_field"]
 
@@ -78,9 +78,12 @@ class LatticeCage:
     def generate(self, source: str = "lattice cage") -> Lattice:
         """The cage's surface, in a Lattice record whose density is the core block's."""
         self.validate(source)
-        block = generate_lattice(replace(self.lattice, cells=_SOLVE_CELLS), source)
         size = np.array([self.length_mm, self.width_mm, self.height_mm])
+        first = self.lattice.cell_size_mm / initial_resolution(self.lattice)  # refused before the block is solved
+        check_grid([math.ceil(v / first) for v in size], first, source, "the cage")
+        block = generate_lattice(replace(self.lattice, cells=_SOLVE_CELLS), source)
         voxel = block.voxel_mm
+        check_grid([math.ceil(v / voxel) for v in size], voxel, source, "the cage")
         counts = np.ceil(size / voxel).astype(int)
         voxels = size / counts  # exact fit of the box; within a few % of the block's voxel
         inner = field(self.lattice, block.parameter)

@@ -9,12 +9,14 @@ against the file size.
 
 from __future__ import annotations
 
+import stat
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from femvalid._files import input_file_size
 from femvalid.errors import GeometryError
 
 __all__ = ["StlData", "read_stl", "write_stl", "triangle_count", "UNIT_SCALE", "MAX_TRIANGLES"]
@@ -27,6 +29,11 @@ UNIT_SCALE = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": 25.4}
 #: this bounds a check at about 1.5 GB.
 MAX_TRIANGLES = 5_000_000
 
+#: Largest STL file femvalid opens: a binary file of MAX_TRIANGLES is 250 MB, an
+#: ASCII one up to about 2 GB.
+MAX_STL_BYTES = 4 * 2**30
+#: UTF-8 byte-order mark that some editors put before an ASCII STL's 'solid'.
+_BOM = b"\xef\xbb\xbf"
 _HEADER = 80
 _RECORD = np.dtype([("normal", "<f4", (3,)), ("vertices", "<f4", (3, 3)), ("attr", "<u2")])
 assert _RECORD.itemsize == 50
@@ -84,17 +91,16 @@ def read_stl(path: str | Path, units: str = "mm") -> StlData:
     path = Path(path)
     if units not in UNIT_SCALE:
         raise GeometryError(path, f"unknown unit {units!r}; use one of {', '.join(UNIT_SCALE)}")
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise GeometryError(path, f"cannot open: {exc.strerror or exc}") from None
-    if path.is_dir():
-        raise GeometryError(path, "is a directory, not an STL file")
+    # A regular file within the bound: devices (/dev/zero), FIFOs, folders and symlink loops are refused unread.
+    size = input_file_size(path, MAX_STL_BYTES, "an STL file", GeometryError)
     if size == 0:
         raise GeometryError(path, "empty file")
 
-    with open(path, "rb") as fh:
-        head = fh.read(_HEADER + 4)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_HEADER + 4)
+    except OSError as exc:
+        raise GeometryError(path, f"cannot read: {exc.strerror or exc}") from None
     data = _read_binary(path, size, head)
     if data is None:
         data = _read_ascii(path, head)
@@ -106,7 +112,8 @@ def read_stl(path: str | Path, units: str = "mm") -> StlData:
 
 def _read_binary(path: Path, size: int, head: bytes) -> StlData | None:
     """Read ``path`` as binary if its size says so; None if it may be ASCII."""
-    looks_ascii = head.lstrip()[:5].lower() == b"solid" and _is_text(head)
+    text = head[len(_BOM):] if head.startswith(_BOM) else head  # a UTF-8 byte-order mark before 'solid'
+    looks_ascii = text.lstrip()[:5].lower() == b"solid" and _is_text(text)
     if size < _HEADER + 4:
         if looks_ascii:
             return None
@@ -157,10 +164,13 @@ def triangle_count(path: str | Path) -> int | None:
     """
     path = Path(path)
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            return None  # a FIFO would block the open; read_stl says what it is
+        size = info.st_size
         with open(path, "rb") as fh:
             head = fh.read(_HEADER + 4)
-    except OSError:
+    except (OSError, ValueError):
         return None
     if len(head) < _HEADER + 4:
         return None
@@ -199,6 +209,8 @@ def _read_ascii(path: Path, head: bytes) -> StlData:
     offset = 0
     with open(path, "rb") as fh:
         for number, (raw, last) in enumerate(_lines(fh), start=1):
+            if number == 1 and raw.startswith(_BOM):  # a text editor's UTF-8 byte-order mark
+                raw, offset = raw[len(_BOM):], len(_BOM)
             if not raw.isascii():
                 bad = next(i for i, b in enumerate(raw) if b >= 0x80)
                 raise GeometryError(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,14 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from femvalid.errors import GeometryError, MeshingError
+from femvalid.errors import GeometryError, InputError, MeshingError
 from femvalid.geometry.surface import Surface
 from femvalid.meshing.boundary import SURFACE_MODES, BoundaryChoice, choose_boundary, shell_volumes
 from femvalid.meshing.high_order import elevate_to_quadratic, jacobian_ratio
 from femvalid.meshing.quality import MeshQuality, aspect_ratio, scaled_jacobian
 from femvalid.meshing.volume_mesh import VolumeMesh
+from femvalid.meshing.worker import ORPHANED, OVERTIME, TEMP_PREFIX
 
-__all__ = ["MeshSettings", "mesh_surface", "default_size_mm", "check_meshable", "MAX_MESH_TRIANGLES"]
+__all__ = ["MeshSettings", "mesh_surface", "default_size_mm", "check_meshable", "check_mesh_size", "estimate_mesh",
+           "MAX_MESH_TRIANGLES", "MAX_MESH_ELEMENTS"]
 
 #: Most STL triangles femvalid meshes. gmsh's classification of the facets into
 #: surfaces is the bottleneck (measured on a torus, 2 cores: `femvalid mesh` of 1 M
@@ -79,8 +84,10 @@ class MeshSettings:
     surface: str = "auto"
 
     def __post_init__(self):
-        if not self.size_mm > 0:
-            raise ValueError("mesh size must be positive (mm)")
+        if not (self.size_mm > 0 and math.isfinite(self.size_mm)):
+            raise ValueError("mesh size must be a positive, finite length (mm)")
+        if not self.timeout_s > 0:
+            raise ValueError("timeout must be a positive number of seconds")
         if self.order not in (1, 2):
             raise ValueError("element order must be 1 or 2")
         if self.surface not in SURFACE_MODES:
@@ -103,6 +110,114 @@ def check_meshable(triangles: int, source: str = "<surface>") -> None:
         )
 
 
+#: Most tetrahedra femvalid meshes (linear count): gmsh needs about 1 kB per
+#: tetrahedron, and the solver far more per node than that.
+MAX_MESH_ELEMENTS = 30_000_000
+#: Peak bytes per linear tetrahedron while meshing (gmsh, the copies into numpy, the
+#: quality metrics), rounded up from measurements on the example implants.
+MESH_BYTES_PER_ELEMENT = 1000.0
+#: Resident memory of the mesher before the first element: interpreter, gmsh.
+MESH_BASE_BYTES = 150e6
+
+
+def _ratio(a: float, b: float, power: int) -> float:
+    """a / b**power, infinite where it overflows (a size of 1e-300 mm)."""
+    try:
+        return a / b**power
+    except (OverflowError, ZeroDivisionError):
+        return math.inf
+
+
+def estimate_mesh(volume_mm3: float, area_mm2: float, size_mm: float, order: int = 1) -> dict:
+    """Rough counts of a mesh at ``size_mm`` from the part's volume and area (meant to err high).
+
+    Linear tetrahedra ≈ 6·V/h³ + 3·A/h² (fitted to the example cage at 1 and 0.5 mm
+    within 20 %, high); nodes ≈ V/h³ + 2·A/h², about seven times as many for quadratic
+    ones. ``bytes`` is the mesher's peak memory.
+    """
+    volume, area = abs(float(volume_mm3)), abs(float(area_mm2))
+    elements = 6.0 * _ratio(volume, size_mm, 3) + 3.0 * _ratio(area, size_mm, 2)
+    nodes = (_ratio(volume, size_mm, 3) + 2.0 * _ratio(area, size_mm, 2)) * (7.0 if order == 2 else 1.0)
+    memory = MESH_BASE_BYTES + MESH_BYTES_PER_ELEMENT * elements * (2.0 if order == 2 else 1.0)
+    return {"elements": elements, "nodes": nodes, "bytes": memory}
+
+
+def _count(value: float) -> str:
+    return "more than 10^300" if not math.isfinite(value) else (f"{value:.2g}" if value >= 1e6 else f"{value:.0f}")
+
+
+def _gigabytes(value: float) -> str:
+    return "more than any machine has" if not math.isfinite(value) or value > 1e18 else f"{value / 1e9:.3g} GB"
+
+
+def check_mesh_size(surface: Surface, size_mm: float, order: int = 1, source: str = "<surface>",
+                    available_bytes: float | None = None, extra_bytes_per_node: float = 0.0,
+                    what: str = "--size") -> dict:
+    """Refuse, before meshing, an element size that is not a length, that is larger than
+    the part, or whose mesh would not fit (more than :data:`MAX_MESH_ELEMENTS`
+    elements, or more memory than ``available_bytes``); returns the estimate.
+
+    ``extra_bytes_per_node`` adds what the work after meshing needs per node (the solve).
+
+    Raises
+    ------
+    InputError
+        Naming the size, the estimate and what would fit (exit status 2).
+    """
+    try:
+        size = float(size_mm)
+    except (TypeError, ValueError):
+        raise InputError(source, f"{what} must be a length in mm, got {size_mm!r}") from None
+    if not (math.isfinite(size) and size > 0):
+        raise InputError(source, f"{what} must be a positive, finite length in mm, got {size:g}")
+    largest = float(np.max(surface.extent))
+    if size > largest:
+        raise InputError(source, f"{what} {size:g} mm is larger than the part (largest dimension {largest:.4g} mm); "
+                                 f"give a size below {largest:.3g} mm, such as {default_size_mm(surface):g} mm")
+    estimate = estimate_mesh(surface.signed_volume, surface.area, size, order)
+    estimate["bytes"] += extra_bytes_per_node * estimate["nodes"]
+    limit = MAX_MESH_ELEMENTS
+    fits_elements = estimate["elements"] <= limit
+    fits_memory = available_bytes is None or estimate["bytes"] <= available_bytes
+    if not (fits_elements and fits_memory):
+        smallest = _smallest_size(surface, order, available_bytes, extra_bytes_per_node)
+        why = (f"more than femvalid meshes (limit {limit:.2g} elements)" if not fits_elements else
+               f"more than the {available_bytes / 1e9:.3g} GB of memory available")
+        raise InputError(source, f"{what} {size:g} mm would give about {_count(estimate['elements'])} tetrahedra "
+                                 f"and need about {_gigabytes(estimate['bytes'])}, {why}; "
+                                 f"use a size of at least {smallest:.3g} mm")
+    return estimate
+
+
+def _smallest_size(surface: Surface, order: int, available_bytes: float | None, extra_bytes_per_node: float) -> float:
+    """The smallest size whose estimate fits both limits (bisection on a monotone estimate)."""
+    lo, hi = 1e-6, float(np.max(surface.extent))
+
+    def fits(h):
+        e = estimate_mesh(surface.signed_volume, surface.area, h, order)
+        memory = e["bytes"] + extra_bytes_per_node * e["nodes"]
+        return e["elements"] <= MAX_MESH_ELEMENTS and (available_bytes is None or memory <= available_bytes)
+
+    if not fits(hi):
+        return hi
+    for _ in range(60):
+        mid = math.sqrt(lo * hi)
+        lo, hi = (lo, mid) if fits(mid) else (mid, hi)
+    return hi
+
+
+def available_memory_bytes() -> float | None:
+    """MemAvailable from /proc/meminfo, or None where there is none."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 class _Timeout(MeshingError):
     """gmsh was killed: no time is left to try the other boundary."""
 
@@ -117,11 +232,17 @@ def mesh_surface(surface: Surface, settings: MeshSettings, source: str = "<surfa
     ------
     GeometryError
         The surface has more than :data:`MAX_MESH_TRIANGLES` triangles.
+    InputError
+        The size would give more than :data:`MAX_MESH_ELEMENTS` tetrahedra.
     MeshingError
         gmsh failed or timed out, or the mesh fails the quality checks (inverted or
         near-degenerate elements, volume off by more than 0.5 %).
     """
     check_meshable(len(surface.faces), source)
+    elements = estimate_mesh(surface.signed_volume, surface.area, settings.size_mm, settings.order)["elements"]
+    if elements > MAX_MESH_ELEMENTS:  # callers check the size first (check_mesh_size); this is the backstop
+        raise InputError(source, f"mesh size {settings.size_mm:g} mm would give about {_count(elements)} tetrahedra, "
+                                 f"more than femvalid meshes (limit {MAX_MESH_ELEMENTS:.2g})")
     choice = choose_boundary(surface, settings.size_mm, settings.surface, settings.refine_box_mm is not None)
     deadline = time.monotonic() + settings.timeout_s  # for both tries together
     try:
@@ -143,7 +264,8 @@ def mesh_surface(surface: Surface, settings: MeshSettings, source: str = "<surfa
 def _mesh(surface: Surface, settings: MeshSettings, choice: BoundaryChoice, deadline: float,
           source: str) -> VolumeMesh:
     """One meshing with the chosen boundary, checked for quality."""
-    with tempfile.TemporaryDirectory(prefix="femvalid-mesh-") as tmp:
+    remove_orphaned_folders()
+    with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-", ignore_cleanup_errors=True) as tmp:
         request, result = Path(tmp, "in.npz"), Path(tmp, "out.npz")
         shells = shell_volumes(surface) if choice.mode == "keep" else (np.zeros(0), np.zeros(0))
         np.savez(
@@ -187,12 +309,97 @@ def _mesh(surface: Surface, settings: MeshSettings, choice: BoundaryChoice, dead
     return mesh.with_quality(quality)
 
 
+#: The worker's own deadline comes this long after the parent's, so that the parent,
+#: when alive, is the one that kills it and reports the timeout.
+WORKER_GRACE_S = 5.0
+#: Environment variable naming the femvalid command's PID for the processes under it (pool
+#: workers): a gmsh worker also ends when that process is gone.
+MAIN_PID_VARIABLE = "FEMVALID_MAIN_PID"
+_FOLDER_PID = re.compile(re.escape(TEMP_PREFIX) + r"(\d+)-")
+
+
+def remove_orphaned_folders(root: str | Path | None = None) -> int:
+    """Remove the temporary folders of meshings whose femvalid process no longer exists; returns how many.
+
+    A worker removes its folder when its parent dies; this catches what a machine
+    crash or a kill of both leaves behind.
+    """
+    root = Path(root or tempfile.gettempdir())
+    count = 0
+    try:
+        entries = list(root.glob(f"{TEMP_PREFIX}*"))
+    except OSError:
+        return 0
+    for folder in entries:
+        match = _FOLDER_PID.match(folder.name)
+        if not match or not folder.is_dir() or int(match.group(1)) == os.getpid():
+            continue
+        try:
+            os.kill(int(match.group(1)), 0)
+            continue  # its process is alive
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            continue  # another user's process, or a name that is not a PID
+        shutil.rmtree(folder, ignore_errors=True)
+        count += 1
+    return count
+
+
+def _ancestors() -> list[int]:
+    """PIDs above this process, nearest first (Linux /proc), up to 64 of them."""
+    chain, pid = [], os.getpid()
+    for _ in range(64):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                stat = fh.read().decode("ascii", "replace")
+            pid = int(stat[stat.rfind(")") + 2:].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+        if pid <= 1:
+            break
+        chain.append(pid)
+    return chain
+
+
+def _watched_processes() -> list[str]:
+    """``PID:START`` of the femvalid command above this process when that is not the parent itself."""
+    from femvalid.meshing.worker import process_start_time
+
+    try:
+        main = int(os.environ.get(MAIN_PID_VARIABLE, ""))
+    except ValueError:
+        return []
+    if main == os.getpid() or main not in _ancestors():
+        return []
+    start = process_start_time(main)
+    return [f"{main}:{start}"] if start else []
+
+
 def _run_worker(request: Path, result: Path, deadline: float, timeout_s: float, source: str) -> None:
-    """Run the gmsh worker until ``deadline`` (time.monotonic); ``timeout_s`` is for the message."""
-    command = [sys.executable, "-m", "femvalid.meshing.worker", str(request), str(result)]
+    """Run the gmsh worker until ``deadline`` (time.monotonic); ``timeout_s`` is for the message.
+
+    The worker gets the read end of a pipe whose write end only this process holds,
+    and its own deadline: it ends itself, removing its temporary folder, when this
+    process is gone (SIGKILL included) or the deadline has passed.
+    """
+    remaining = max(deadline - time.monotonic(), 0.0)
+    lifeline_r, lifeline_w = os.pipe()  # both ends non-inheritable; the child gets the read end only
+    command = [sys.executable, "-m", "femvalid.meshing.worker", str(request), str(result),
+               "--parent-fd", str(lifeline_r), "--parent", str(os.getpid()),
+               "--deadline", repr(remaining + WORKER_GRACE_S)]
+    for watched in _watched_processes():
+        command += ["--watch", watched]
     started = time.monotonic()
-    # A session of its own, so the whole group (gmsh's threads included) can be killed.
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        # A session of its own, so the whole group (gmsh's threads included) can be killed.
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+                                pass_fds=(lifeline_r,))
+    except BaseException:
+        os.close(lifeline_w)
+        raise
+    finally:
+        os.close(lifeline_r)
     try:
         _, stderr = proc.communicate(timeout=max(deadline - time.monotonic(), 0.0))
     except subprocess.TimeoutExpired:
@@ -201,13 +408,20 @@ def _run_worker(request: Path, result: Path, deadline: float, timeout_s: float, 
     except BaseException:
         _kill(proc)
         raise
+    finally:
+        os.close(lifeline_w)
     if proc.returncode != 0:
         lines = [ln for ln in stderr.decode(errors="replace").splitlines() if ln.strip()]
         if proc.returncode < 0:
-            why = f"gmsh crashed ({signal.Signals(-proc.returncode).name})"
+            try:
+                name = signal.Signals(-proc.returncode).name
+            except ValueError:
+                name = f"signal {-proc.returncode}"
+            why = f"gmsh crashed ({name})"
         else:
             why = lines[-1] if lines else f"gmsh exited with status {proc.returncode}"
-        raise MeshingError(source, f"meshing failed after {time.monotonic() - started:.1f} s: {why}")
+        failure = _Timeout if proc.returncode in (ORPHANED, OVERTIME) else MeshingError  # stopped: no second try
+        raise failure(source, f"meshing failed after {time.monotonic() - started:.1f} s: {why}")
 
 
 def _kill(proc: subprocess.Popen) -> None:

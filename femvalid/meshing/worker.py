@@ -11,13 +11,28 @@ rebuilding the surfaces, or setting up the kept triangles) and ``seconds_mesh``
 (gmsh's mesh generation), and ``gmsh_version``. The parent kills this process
 on timeout, because gmsh can hang on a bad surface and ignores SIGTERM. Files are
 plain NPZ (no pickles).
+
+The worker never outlives the femvalid process that started it (options
+``--parent-fd FD --parent PID [--watch PID:START ...] --deadline S``): a thread watches
+the read end of a pipe whose write end only the parent holds (end of file: the parent
+is gone, however it ended), the parent-death signal (``PR_SET_PDEATHSIG``, Linux),
+the processes in ``--watch`` (the femvalid command above a pool worker) and its own
+deadline. gmsh's calls release the GIL, so the thread runs while gmsh works; it then
+removes the worker's temporary folder and ends the process.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
+import os
+import select
+import shutil
+import signal
 import sys
+import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -34,6 +49,8 @@ def mesh_volume(vertices, faces, size, threads=1, angle_deg=40.0, refine=None, k
     (geometry, mesh generation) time, s.
     """
     with gmsh_session(threads=threads) as gmsh:
+        if _LIFELINE is not None:
+            _LIFELINE.arm_signals()  # gmsh.initialize puts SIGTERM and SIGHUP back to their defaults
         mesh = gmsh.model.mesh
         started = time.perf_counter()
         if keep is None:
@@ -156,9 +173,127 @@ def _bbox(gmsh, surfaces):
     return boxes[:, :3].min(axis=0), boxes[:, 3:].max(axis=0)
 
 
+#: Name prefix of the temporary folders the parent makes for a worker (the only ones it removes).
+TEMP_PREFIX = "femvalid-mesh-"
+#: Exit status of a worker that ended itself: its parent was gone, or its deadline passed.
+ORPHANED, OVERTIME = 125, 124
+_PR_SET_PDEATHSIG = 1
+
+
+def process_start_time(pid: int) -> str | None:
+    """The start time of ``pid`` (clock ticks since boot, /proc/PID/stat field 22), or None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2:].split()  # after the command name, which may hold spaces
+    return fields[19] if len(fields) > 19 else None
+
+
+def _set_parent_death_signal(sig: int) -> bool:
+    """Ask Linux to send ``sig`` to this process when its parent thread ends."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _remove_folder(folder: Path | None) -> None:
+    if folder is not None and folder.name.startswith(TEMP_PREFIX) and folder.is_dir():
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _ignore(signum, frame) -> None:
+    """The signal was written into the wake-up pipe; the lifeline thread ends the process."""
+
+
+#: The running worker's lifeline, once started.
+_LIFELINE = None
+
+
+class Lifeline:
+    """Ends this process (removing ``folder``) when the parent is gone or the deadline passes."""
+
+    def __init__(self, parent_fd: int | None, parent: int | None, watch: list[tuple[int, str]],
+                 deadline_s: float | None, folder: Path | None):
+        self.parent_fd, self.parent, self.watch, self.folder = parent_fd, parent, watch, folder
+        self.deadline = None if deadline_s is None else time.monotonic() + deadline_s
+        self.deadline_s = deadline_s
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        os.set_blocking(self._wake_r, False)
+
+    def arm_signals(self) -> None:
+        """A Python handler makes the C-level handler write the signal into the wake-up
+        pipe even while gmsh holds the main thread; the watcher thread acts on it."""
+        if threading.current_thread() is threading.main_thread():
+            signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, _ignore)
+
+    def start(self) -> None:
+        global _LIFELINE
+        _LIFELINE = self
+        self.arm_signals()
+        _set_parent_death_signal(signal.SIGTERM)
+        if self.parent is not None and os.getppid() != self.parent:
+            self._end("the femvalid process that started it ended before it began", ORPHANED)
+        threading.Thread(target=self._run, name="femvalid-lifeline", daemon=True).start()
+
+    def _watched_gone(self) -> bool:
+        return any(process_start_time(pid) != start for pid, start in self.watch)
+
+    def _run(self) -> None:
+        fds = [self._wake_r] + ([self.parent_fd] if self.parent_fd is not None else [])
+        while True:
+            wait = 0.5 if self.deadline is None else max(0.0, min(0.5, self.deadline - time.monotonic()))
+            try:
+                ready, _, _ = select.select(fds, [], [], wait)
+            except (OSError, ValueError):
+                ready = []
+            if self.parent_fd is not None and self.parent_fd in ready:
+                self._end("its parent process ended", ORPHANED)
+            if self._wake_r in ready:
+                self._end("it was asked to stop (SIGTERM or SIGHUP, or its parent ended)", ORPHANED)
+            if self.parent is not None and os.getppid() != self.parent or self._watched_gone():
+                self._end("the femvalid process that started it ended", ORPHANED)
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                self._end(f"gmsh did not finish within {self.deadline_s:g} s (the worker's own deadline)", OVERTIME)
+
+    def _end(self, why: str, status: int) -> None:
+        _remove_folder(self.folder)
+        try:
+            os.write(2, f"gmsh: worker stopped: {why}\n".encode())
+        except OSError:
+            pass
+        os._exit(status)
+
+
+def _arguments(argv):
+    parser = argparse.ArgumentParser(prog="python -m femvalid.meshing.worker")
+    parser.add_argument("source")
+    parser.add_argument("target")
+    parser.add_argument("--parent-fd", type=int, help="read end of a pipe only the parent writes to")
+    parser.add_argument("--parent", type=int, help="the parent's PID")
+    parser.add_argument("--watch", action="append", default=[], metavar="PID:START",
+                        help="end when this process (with this start time) is gone")
+    parser.add_argument("--deadline", type=float, help="end after this many seconds")
+    return parser.parse_args(argv)
+
+
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    source, target = argv
+    options = _arguments(sys.argv[1:] if argv is None else argv)
+    source, target = options.source, options.target
+    folder = Path(source).resolve().parent
+    watch = [(int(pid), start) for pid, start in (w.split(":", 1) for w in options.watch)]
+    Lifeline(options.parent_fd, options.parent, watch, options.deadline,
+             folder if folder.name.startswith(TEMP_PREFIX) else None).start()
     with np.load(source, allow_pickle=False) as data:
         args = {k: data[k] for k in data.files}
     try:

@@ -14,13 +14,15 @@ import math
 import os
 import platform
 import sys
+import threading
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from femvalid import __version__
 from femvalid._csvtext import csv_text
-from femvalid._files import exclusive_lock, remove_partial_files, write_atomic
+from femvalid._files import check_output_folder, exclusive_lock, remove_partial_files, write_atomic
 from femvalid.errors import InputError
 from femvalid.geometry import load_surface
 from femvalid.meshing import write_vtu
@@ -43,8 +45,14 @@ from femvalid.study.studyfile import Study, baselines, mesh_sizes
 
 __all__ = ["JobResult", "StudyResult", "run_study", "summary_csv"]
 
-#: Files whose presence means OUTDIR holds an earlier run.
-_EARLIER = ("summary.csv",)
+#: Files whose presence means OUTDIR holds an earlier run (as do job folders holding
+#: results.json or fields.vtu); a --force run removes them before it starts.
+_EARLIER = ("summary.csv", "comparison.csv", "manifest.json", "report.html", "report.pdf", "worst_case.csv",
+            "gibson_ashby.csv")
+_JOB_FILES = ("results.json", "fields.vtu")
+#: Present while a run is under way; left behind by a run that was killed, whose partial
+#: outputs the next run replaces (they were never presented as results).
+INCOMPLETE_NAME = ".femvalid-run-incomplete"
 #: Held by the run writing into OUTDIR; a second run into the same folder is refused.
 LOCK_NAME = ".femvalid-run.lock"
 
@@ -134,12 +142,92 @@ def _json_safe(value):
     return value
 
 
+def _job_folders(outdir: Path) -> list[Path]:
+    """``<design>/<revision>/<loadcase>`` folders under ``outdir`` holding a job's files."""
+    return sorted({p.parent for name in _JOB_FILES for p in outdir.glob(f"*/*/*/{name}")})
+
+
 def check_outdir(outdir: Path, force: bool) -> None:
-    """Refuse to write over an earlier run unless ``force``."""
-    if outdir.exists() and not outdir.is_dir():
-        raise InputError(outdir, "exists and is not a folder")
-    if not force and any((outdir / name).exists() for name in _EARLIER):
-        raise InputError(outdir, "holds the results of an earlier run; use --force to overwrite them or -o for another folder")
+    """Refuse (exit status 2) an output folder that cannot be written, or that holds an
+    earlier run's outputs (summary, report, comparison, manifest or job folders) unless
+    ``force``. Creates nothing."""
+    outdir = Path(outdir)
+    check_output_folder(outdir, "output folder")
+    if force or not outdir.is_dir() or (outdir / INCOMPLETE_NAME).is_file():
+        return
+    found = [name for name in _EARLIER if (outdir / name).exists()]
+    jobs = _job_folders(outdir)
+    if jobs:
+        found.append(f"{len(jobs)} job folder{'s' if len(jobs) > 1 else ''} such as {jobs[0].relative_to(outdir)}/")
+    if found:
+        raise InputError(outdir, f"holds the results of an earlier run ({', '.join(found)}); use --force to "
+                                 "overwrite them or -o for another folder")
+
+
+#: Output folders this process holds the lock of, per thread: (real path, thread id).
+_HELD_OUTDIRS: set[tuple[str, int]] = set()
+
+
+@contextmanager
+def outdir_lock(outdir: Path, force: bool = False):
+    """Hold OUTDIR's run lock (creating the folder), refusing a folder another run is
+    writing into, then check it for an earlier run (:func:`check_outdir`).
+
+    Re-entrant within a thread: ``femvalid demo`` takes it before it writes the study
+    file and designs, then runs the study, which takes it again.
+    """
+    outdir = Path(outdir)
+    check_outdir(outdir, force)
+    key = (os.path.realpath(outdir), threading.get_ident())
+    if key in _HELD_OUTDIRS:
+        yield outdir
+        return
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(outdir, f"cannot create the output folder: {exc.strerror or exc}") from None
+    label = f"pid {os.getpid()} on {platform.node()}, started {utc_now()}"
+    with exclusive_lock(outdir / LOCK_NAME, label) as held:
+        if held is not True:
+            raise InputError(outdir, f"another femvalid run ({held}) is writing into this folder; wait for it "
+                                     "to finish or use -o for another folder")
+        check_outdir(outdir, force)  # again, now that no other run can be writing
+        _HELD_OUTDIRS.add(key)
+        try:
+            yield outdir
+        finally:
+            _HELD_OUTDIRS.discard(key)
+
+
+def _clear_earlier_run(outdir: Path) -> None:
+    """Remove an earlier (or a killed) run's outputs, so that none is listed as this run's:
+    its summary, report, tables and manifest, and every job folder's files."""
+    for name in _EARLIER:
+        if (outdir / name).is_file():
+            (outdir / name).unlink()
+    for folder in _job_folders(outdir):
+        for item in folder.iterdir():
+            if item.is_file() or item.is_symlink():
+                item.unlink()
+        for empty in (folder, folder.parent, folder.parent.parent):  # keep any folder a user put files in
+            try:
+                empty.rmdir()
+            except OSError:
+                break
+
+
+def _check_mesh_sizes(study: Study, surfaces, scheduler) -> None:
+    """Refuse a mesh size that is larger than a part or whose job would not fit, before any work."""
+    from femvalid.meshing.mesher import available_memory_bytes, check_mesh_size
+    from femvalid.study.execution import BYTES_PER_DOF
+
+    available = None if scheduler else available_memory_bytes()  # a cluster's memory is not this machine's
+    subsidence = any(case.type == "subsidence" for case in study.loadcases)
+    per_node = 3.0 * BYTES_PER_DOF[study.mesh_order] * (3.0 if subsidence else 1.0)
+    for design, (surface, _) in zip(study.designs, surfaces):
+        check_mesh_size(surface, min(mesh_sizes(study, design, surface)), study.mesh_order,
+                        source=f"{study.path}: design {design.name!r} revision {design.revision!r}",
+                        available_bytes=available, extra_bytes_per_node=per_node, what="mesh size")
 
 
 def run_study(study: Study, outdir: Path, force: bool = False, progress: bool = True,
@@ -157,24 +245,24 @@ def run_study(study: Study, outdir: Path, force: bool = False, progress: bool = 
     """
     outdir = Path(outdir)
     check_outdir(outdir, force)
-    # Every STL is read and checked before anything is written: bad input stops the
-    # run whole (exit 2) instead of half-way through.
-    surfaces = [load_surface(design.stl, design.units) for design in study.designs]
+    # Every STL is read and checked, and every mesh estimated, before anything is
+    # written: bad input stops the run whole (exit 2) instead of half-way through.
+    surfaces = [load_surface(design.stl, design.units, repair=design.repair) for design in study.designs]
+    _check_mesh_sizes(study, surfaces, scheduler)
     if workers > 1 and not scheduler:
         check_memory_for_workers(study, surfaces, workers)
     backend = make_backend(workers, scheduler, security)
     try:
-        outdir.mkdir(parents=True, exist_ok=True)
-        label = f"pid {os.getpid()} on {platform.node()}, started {utc_now()}"
-        with exclusive_lock(outdir / LOCK_NAME, label) as held:
-            if held is not True:
-                raise InputError(outdir, f"another femvalid run ({held}) is writing into this folder; wait for it "
-                                         "to finish or use -o for another folder")
-            check_outdir(outdir, force)  # again, now that no other run can be writing
+        with outdir_lock(outdir, force):
             remove_partial_files(outdir)
+            marker = outdir / INCOMPLETE_NAME
+            if force or marker.is_file():  # nothing of an earlier or a killed run is presented as this run's
+                _clear_earlier_run(outdir)
+            write_atomic(marker, f"{study.path}\n")
             result = _run_locked(study, surfaces, outdir, progress, use_cache, backend)
             if report is not None:
                 report(result)
+            marker.unlink(missing_ok=True)
             return result
     finally:
         backend.close()

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from femvalid._files import MAX_TEXT_BYTES, input_file_size, read_input_bytes
 from femvalid.errors import InputError, MaterialError
+from femvalid.geometry.stl import MAX_STL_BYTES
 from femvalid.loadcases import LoadCase, loadcase_from_table
 from femvalid.materials import Material, get_material
 from femvalid.post import qoi
@@ -20,7 +23,7 @@ __all__ = ["Design", "Study", "baselines", "mesh_sizes", "read_study", "read_tom
 _STUDY_KEYS = {"study", "mesh", "design", "loadcase", "criteria", "validation"}
 _VALIDATION_KEYS = {"design", "revision", "loadcase", "quantity", "measured", "uncertainty", "source"}
 _SECTION_KEYS = {"study": {"name", "description", "baseline"}, "mesh": {"size", "order", "refine"}}
-_DESIGN_KEYS = {"name", "revision", "stl", "lattice", "material", "units", "mesh_size"}
+_DESIGN_KEYS = {"name", "revision", "stl", "lattice", "material", "units", "mesh_size", "repair"}
 _LATTICE_KEYS = {"type", "relative_density", "cell_size", "cells", "section", "resolution"}
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 #: TOML 1.0 integers are 64-bit; tomllib accepts any size, which float() cannot take.
@@ -39,6 +42,7 @@ class Design:
     mesh_size_mm: float | None = None  # this design's element size, before [mesh] size
     surface: str = "auto"  # boundary mesh: see femvalid.meshing.MeshSettings
     lattice: dict | None = None  # a generated lattice block: how it was made (Lattice.to_dict)
+    repair: bool = False  # close holes and drop duplicate triangles when reading the STL (pymeshfix)
 
 
 @dataclass(frozen=True)
@@ -76,19 +80,18 @@ def mesh_sizes(study: "Study", design: Design, surface) -> tuple[float, ...]:
 
 def read_toml(path: Path) -> dict:
     """Parse a TOML file; any failure is an InputError naming the file."""
+    # A regular file of bounded size: /dev/zero, a FIFO or a folder is refused unread.
     try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise InputError(path, "file not found") from None
-    except IsADirectoryError:
-        raise InputError(path, "is a directory, not a TOML file") from None
-    except OSError as exc:
-        raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"not valid TOML: {exc}") from None
+        if not os.path.lexists(path):
+            raise InputError(path, "file not found")
     except ValueError as exc:  # a NUL byte in the file name
         raise InputError(path, f"cannot read: {exc}") from None
+    raw = read_input_bytes(path, MAX_TEXT_BYTES, "a TOML file")
+    try:
+        text = raw.decode("utf-8")
+        data = tomllib.loads(text[1:] if text.startswith("\ufeff") else text)  # a byte-order mark some editors write
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not valid TOML: {exc}") from None
     except RecursionError:
         raise InputError(path, "not valid TOML: arrays or tables nested too deeply") from None
     _check_integers(data, path)
@@ -123,7 +126,7 @@ def _input_file(base: Path, value, path: Path, where: str, key: str, must_exist:
     try:
         target = (base / value).resolve()
         exists = target.is_file() if must_exist else True
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python 3.11)
         raise InputError(path, f"{where}: '{key}' file {value!r} cannot be used: {getattr(exc, 'strerror', None) or exc}") from None
     if not exists:
         raise InputError(path, f"{where}: '{key}' file {value!r} not found (looked for {target})")
@@ -236,6 +239,9 @@ def _designs(entries, path, base, inputs) -> tuple[Design, ...]:
         size = table.get("mesh_size")
         if size is not None and not (_is_finite(size) and size > 0):
             raise InputError(path, f"{where}: 'mesh_size' must be a positive length in mm, got {size!r}")
+        repair = table.get("repair", False)
+        if not isinstance(repair, bool):
+            raise InputError(path, f"{where}: 'repair' must be true or false, got {repair!r}")
         spec = table["material"]
         if not isinstance(spec, (str, dict)):
             raise InputError(path, f"{where}: 'material' must be a library key or an inline table")
@@ -249,6 +255,7 @@ def _designs(entries, path, base, inputs) -> tuple[Design, ...]:
             if not isinstance(table["stl"], str):
                 raise InputError(path, f"{where}: 'stl' must be a path")
             stl = _input_file(base, table["stl"], path, where, "stl")
+            input_file_size(stl, MAX_STL_BYTES, "an STL file")  # before it is hashed
             variants = [(str(table.get("revision", "A")), stl, None)]
         for revision, stl, lattice in variants:
             revision = _name(revision, where, path, "revision")
@@ -258,7 +265,7 @@ def _designs(entries, path, base, inputs) -> tuple[Design, ...]:
             _hash_input(stl, path, where, inputs)
             designs.append(Design(name, revision, stl, material, units if lattice is None else "mm",
                                   float(size) if size is not None else None,
-                                  "auto" if lattice is None else "keep", lattice))
+                                  "auto" if lattice is None else "keep", lattice, repair and lattice is None))
     return tuple(designs)
 
 
