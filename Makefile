@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.femvalid-installed
 .PHONY: demo test setup syslibs clean
 
 demo: setup
-	$(BIN)/femvalid demo
+	$(BIN)/femvalid demo --force
 
 test: setup
 	$(BIN)/python -m pytest

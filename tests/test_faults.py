@@ -89,16 +89,16 @@ def test_run_killed_part_way_leaves_nothing_trusted(tmp_path):
 
 
 def test_solver_failure_is_a_failed_job_and_the_others_finish(capsys, tmp_path, monkeypatch):
-    import femvalid.fem.system as system
+    from femvalid.fem.solvers import PreparedSolver
 
-    original = system.solve
+    original = PreparedSolver.solve
 
-    def failing(A, b, *args, **kwargs):
+    def failing(self, b, *args, **kwargs):
         if len(b) > 600:  # only the larger block's system
-            raise JobError(kwargs.get("source", "solver"), "CG with AMG stagnated at relative residual 3.1e-04")
-        return original(A, b, *args, **kwargs)
+            raise JobError(self.source, "CG with AMG stagnated at relative residual 3.1e-04")
+        return original(self, b, *args, **kwargs)
 
-    monkeypatch.setattr(system, "solve", failing)
+    monkeypatch.setattr(PreparedSolver, "solve", failing)
     study, out = make_study(tmp_path, revisions="AB", size=1.5), tmp_path / "out"
     write_stl(tmp_path / "block_B.stl", box_triangles((0, 0, 0), (16, 12, 8)))
     status, stdout, _ = run_cli(capsys, "run", study, "-o", out, "--no-progress")

@@ -46,9 +46,13 @@ def moved(mesh, R, shift):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("label", [c[0] for c in cases()])
+@pytest.mark.parametrize("label", [c[0] for c in cases() if c[4]["type"] != "subsidence"])
 def test_numbers_unchanged_by_the_model_layer(label):
-    """Axial (bonded, frictionless, P1, P2), subsidence (bottom, both) and lattice: 1e-9 of the old numbers."""
+    """Axial (bonded, frictionless, P1, P2) and lattice: 1e-9 of the numbers recorded before the Model layer.
+
+    Subsidence matched them too (1e-13) until its interface became conforming, which
+    moves its numbers on purpose (tests/test_subsidence.py verifies the new ones).
+    """
     case = next(c for c in cases() if c[0] == label)
     now = compute(*case)
     for key, before in REFERENCE[label].items():

@@ -22,9 +22,9 @@ import numpy as np
 
 from femvalid._arrays import readonly
 
-__all__ = ["Fixture", "Tie", "LoadState", "ReactionSet", "Model", "rigid_motion", "FIXTURE_KINDS"]
+__all__ = ["Fixture", "Tie", "NodePairs", "LoadState", "ReactionSet", "Model", "rigid_motion", "FIXTURE_KINDS"]
 
-FIXTURE_KINDS = ("bonded", "frictionless")
+FIXTURE_KINDS = ("bonded", "frictionless", "stops")
 
 
 def rigid_motion(points: np.ndarray, about: np.ndarray, motion: np.ndarray) -> np.ndarray:
@@ -47,7 +47,8 @@ class Fixture:
         Contact nodes.
     reference_point : ndarray (3,)
         Where the fixture's motion and reaction (force N, moment N·mm) are taken, mm.
-    kind : {"bonded", "frictionless"}
+    kind : {"bonded", "frictionless", "stops"}
+        ``stops`` holds nothing but the three point stops in the plane normal to ``normal``.
     normal : ndarray (3,)
         Unit normal of the fixture's face; frictionless contact holds u·normal only.
     motion : ndarray (6, k)
@@ -98,6 +99,37 @@ class Tie:
     faces: np.ndarray
     tolerance_mm: float = 1e-6
     stiff_contrast: bool = True  # the solver then treats the faces' layer exactly
+
+
+@dataclass(frozen=True, eq=False)
+class NodePairs:
+    """An interface between two meshes that share its nodes' positions: ``slaves[i]`` sits on ``masters[i]``.
+
+    ``tied``: the pair moves together. ``frictionless``: only the component along
+    ``normal`` (unit, pointing from the slave body into the master body) is shared,
+    and contact is unilateral: a pair that would pull apart is released and a
+    released pair that would overlap is pressed again (an active set over linear
+    solves, :func:`femvalid.fem.static.solve`), by the pressure on ``faces`` where given.
+    """
+
+    name: str
+    slaves: np.ndarray
+    masters: np.ndarray
+    normal: np.ndarray
+    kind: str = "tied"
+    stiff_contrast: bool = True
+    faces: np.ndarray | None = None  # the slave side's faces (P1 or P2): contact is judged by their pressure
+
+    def __post_init__(self):
+        if self.kind not in ("tied", "frictionless"):
+            raise ValueError(f"interface kind must be tied or frictionless, not {self.kind!r}")
+        slaves, masters = np.asarray(self.slaves, np.int64), np.asarray(self.masters, np.int64)
+        if slaves.shape != masters.shape:
+            raise ValueError("an interface pairs as many slave nodes as master nodes")
+        normal = np.asarray(self.normal, float)
+        object.__setattr__(self, "slaves", readonly(slaves, np.int64))
+        object.__setattr__(self, "masters", readonly(masters, np.int64))
+        object.__setattr__(self, "normal", readonly(normal / np.linalg.norm(normal), np.float64))
 
 
 @dataclass(frozen=True, eq=False)

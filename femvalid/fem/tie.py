@@ -14,8 +14,9 @@ import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
 from femvalid.fem.elements import triangle_shape_functions
+from femvalid.fem.loads import boundary_faces_of
 
-__all__ = ["tie_to_faces"]
+__all__ = ["tie_to_faces", "faces_at_z"]
 
 
 def tie_to_faces(nodes: np.ndarray, slaves: np.ndarray, faces: np.ndarray, tolerance_mm: float = 1e-6,
@@ -64,3 +65,9 @@ def tie_to_faces(nodes: np.ndarray, slaves: np.ndarray, faces: np.ndarray, toler
     T.eliminate_zeros()
     slave_dofs = (3 * slaves[:, None] + np.arange(3)).ravel()
     return slave_dofs, T
+
+
+def faces_at_z(nodes: np.ndarray, elements: np.ndarray, z: float, tolerance_mm: float) -> np.ndarray:
+    """Boundary faces of ``elements`` whose corners lie within ``tolerance_mm`` of the plane z = ``z``."""
+    faces = boundary_faces_of(elements)
+    return faces[np.all(np.abs(nodes[faces[:, :3], 2] - z) <= tolerance_mm, axis=1)]

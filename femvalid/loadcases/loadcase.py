@@ -13,7 +13,7 @@ __all__ = ["LoadCase", "loadcase_from_table", "PLATENS", "FIXTURES", "PLATEN_ROT
 
 PLATENS = ("bonded", "frictionless")
 BLOCKS = ("both", "bottom")
-INTERFACES = ("tied",)
+INTERFACES = ("tied", "frictionless")
 #: ASTM F1839 grade 15 rigid polyurethane foam, the usual F2267 test block.
 DEFAULT_BLOCK_MATERIAL = "pu-foam-15"
 DEFAULT_BLOCK_SIZE_MM = (50.0, 50.0, 20.0)
@@ -124,6 +124,7 @@ def loadcase_from_table(table: dict, origin: str) -> LoadCase:
         _in_range(force, "force", FORCE_RANGE_N, "N", fail)
     tolerance = _positive(table, "contact_tolerance", fail, required=False)
     options = {k: table[k] for k in declared.keys if k in table and k not in extra and not _is_field(k)}
+    options.update({k: v for k, v in extra.items() if not _is_field(k)})
     return LoadCase(
         **{k: v for k, v in extra.items() if _is_field(k)},
         name=name,
@@ -218,5 +219,9 @@ def subsidence_keys(table, fail, origin) -> dict:
     if (not isinstance(size, list) or len(size) != 3
             or not all(_finite(v) and v > 0 for v in size)):
         fail(f"block_size must be three positive lengths [x, y, thickness] in mm, got {size!r}")
+    offset = table.get("offset_mm", [0.0, 0.0])
+    if (not isinstance(offset, list) or len(offset) != 2 or not all(_finite(v) and abs(v) < 1e3 for v in offset)):
+        fail(f"offset_mm must be [x, y] in mm, where the implant's footprint centroid sits from the block's centre, "
+             f"got {offset!r}")
     return {"blocks": blocks, "interface": interface, "block_material": material,
-            "block_size_mm": tuple(float(v) for v in size)}
+            "block_size_mm": tuple(float(v) for v in size), "offset_mm": [float(v) for v in offset]}

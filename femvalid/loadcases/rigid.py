@@ -188,7 +188,7 @@ def analyse_rigid(mesh, material, case, motion: np.ndarray, forces: np.ndarray, 
     }
     if case.platen_rotation == "free":
         qoi["platen_rotation_deg"] = math.degrees(float(np.linalg.norm(sup_motion[3:])))
-    warnings = list(setup.warnings) + warnings
+    warnings = list(setup.warnings) + list(solution.warnings) + warnings
     if case.platens == "frictionless" and force > 0 and qoi["lateral_force_N"] > LATERAL_FORCE_SHARE * force:
         warnings.append(
             f"between frictionless blocks the device would be squeezed out sideways: the stops against sliding "

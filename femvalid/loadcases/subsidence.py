@@ -1,14 +1,18 @@
 """ASTM F2267-style subsidence of an implant into polyurethane foam blocks, as a Model.
 
 ``blocks = "both"``: the implant sits between two foam blocks; the inferior block's
-base is fixed and a rigid platen pushes the superior block's top face.
+base is fixed and a rigid platen pushes the superior block's far face.
 ``blocks = "bottom"``: one block under the implant, the rigid platen on the
-implant's superior face. The implant's contact nodes are tied to the block faces by
-interpolation (multi-point constraints), so the blocks are meshed on their own.
+implant's superior face. Each block mates with the implant's fitted bearing plane
+(:mod:`femvalid.loadcases.bearing`, as the F2077 blocks do), centred under the contact
+face's centroid or ``offset_mm`` from it, and is meshed to carry the implant's
+contact triangles (:func:`femvalid.meshing.blocks.fitted_block`): implant and block
+meet node to node. ``interface = "tied"`` bonds the pairs; ``"frictionless"`` shares
+their normal displacement only and lets them separate (unilateral contact).
 
-Stiffnesses: Kd of the implant between rigid platens (the axial compression case,
-reused), Ks of the whole construct on foam, and the foam's share by springs in
-series, Kp = Ks·Kd/(Kd − Ks); subsidence = force / Kp.
+Stiffnesses: Kd of the implant between rigid blocks (the axial compression case with
+the same fixture options, reused), Ks of the whole construct on foam, and the foam's
+share by springs in series, Kp = Ks·Kd/(Kd − Ks); subsidence = force / Kp.
 """
 
 from __future__ import annotations
@@ -16,16 +20,18 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from femvalid.errors import InputError, JobError
 from femvalid.fem.loads import boundary_faces_of
-from femvalid.fem.model import Fixture, LoadState, Model, ReactionSet, Tie
+from femvalid.fem.model import Fixture, LoadState, Model, NodePairs
 from femvalid.fem.static import solve
-from femvalid.loadcases.axial import analyse_axial_compression, find_platen_contacts
+from femvalid.loadcases.axial import analyse_axial_compression
 from femvalid.loadcases.loadcase import LoadCase, subsidence_keys
 from femvalid.loadcases.registry import register_loadcase_type
+from femvalid.loadcases.rigid import platen_setup, travel_columns
 from femvalid.meshing import VolumeMesh
-from femvalid.meshing.blocks import foam_block
+from femvalid.meshing.blocks import fitted_block
 from femvalid.post.analysis import CaseAnalysis, field_output, fixture_record, solver_info, stress_qoi
 from femvalid.post.contact import contact_pressure
 from femvalid.post.stress import principal_stresses, stress_field
@@ -37,91 +43,154 @@ REGION_NAMES = {IMPLANT: "implant", INFERIOR_BLOCK: "inferior block", SUPERIOR_B
 LOAD = "load"
 
 
-def _faces_at(mesh_nodes, elements, z, tolerance):
-    faces = boundary_faces_of(elements)
-    on_plane = np.all(np.abs(mesh_nodes[faces[:, :3], 2] - z) <= tolerance, axis=1)
-    return faces[on_plane]
+def _block_frame(normal: np.ndarray, along: np.ndarray) -> np.ndarray:
+    """Columns e1 (``along`` projected into the face), e2, ζ = ``normal`` (into the block), right-handed."""
+    e1 = along - (along @ normal) * normal
+    e1 /= np.linalg.norm(e1)
+    return np.column_stack([e1, np.cross(normal, e1), normal])
 
 
-def _face_areas(nodes, faces):
-    c = nodes[faces[:, :3]]
-    return 0.5 * np.linalg.norm(np.cross(c[:, 1] - c[:, 0], c[:, 2] - c[:, 0]), axis=1)
+def _size(mesh) -> float:
+    if np.isfinite(mesh.size_mm):
+        return float(mesh.size_mm)
+    c = mesh.nodes[mesh.corners]
+    return float(np.linalg.norm(c[:, 1] - c[:, 0], axis=1).mean())
 
 
 def subsidence_model(mesh, material, case: LoadCase, source: str = "job") -> tuple[Model, dict]:
     """The implant on its foam block(s): the Model, and the parts its quantities need."""
-    foam = case.block_material
-    tol = case.contact_tolerance_mm
-    contacts = find_platen_contacts(mesh.nodes, tol, source)
-    z_bottom, z_top = mesh.nodes[:, 2].min(), mesh.nodes[:, 2].max()
-    bottom_faces = _faces_at(mesh.nodes, mesh.elements, z_bottom, tol)
-    areas = _face_areas(mesh.nodes, bottom_faces)
-    centre = (mesh.nodes[bottom_faces[:, :3]].mean(axis=1)[:, :2] * areas[:, None]).sum(axis=0) / areas.sum()
-    xy = mesh.nodes[contacts.bottom, :2]
-    footprint = np.concatenate([xy.min(axis=0), xy.max(axis=0)])
-    edges = np.linalg.norm(mesh.nodes[bottom_faces[:, [0, 1, 2]]] - mesh.nodes[bottom_faces[:, [1, 2, 0]]], axis=2)
-    size = mesh.size_mm if np.isfinite(mesh.size_mm) else float(edges.mean())
-    bx, by, _ = case.block_size_mm
-    if bx < footprint[2] - footprint[0] or by < footprint[3] - footprint[1]:
-        raise InputError(source, f"block_size {bx:g} × {by:g} mm is smaller than the implant's footprint "
-                                 f"{footprint[2] - footprint[0]:.3g} × {footprint[3] - footprint[1]:.3g} mm")
+    from femvalid.loadcases.bearing import face_area
 
-    blocks = [foam_block(case.block_size_mm, footprint, centre, z_bottom, True, size, mesh.order, source)]
-    if case.blocks == "both":
-        top_xy = mesh.nodes[contacts.top, :2]
-        blocks.append(foam_block(case.block_size_mm, np.concatenate([top_xy.min(axis=0), top_xy.max(axis=0)]),
-                                 centre, z_top, False, size, mesh.order, source))
+    foam = case.block_material
+    setup = platen_setup(mesh, case, source)
+    size = _size(mesh)
+    sides = ("inferior", "superior") if case.blocks == "both" else ("inferior",)
+    offset = np.array([*case.options.get("offset_mm", (0.0, 0.0)), 0.0])
     nodes, elements, regions = [mesh.nodes], [mesh.elements], [np.full(len(mesh.elements), IMPLANT)]
-    offset = len(mesh.nodes)
-    for region, block in zip((INFERIOR_BLOCK, SUPERIOR_BLOCK), blocks):
+    count = len(mesh.nodes)
+    interfaces, faces_of, frames = [], {}, {}
+    for region, side in zip((INFERIOR_BLOCK, SUPERIOR_BLOCK), sides):
+        plane = setup.planes[side]
+        frame = _block_frame(plane.normal, setup.frame[:, 0])
+        origin = setup.centroids[side]
+        _, _, faces = face_area(mesh, setup.nodes[side])
+        faces_of[side], frames[side] = faces, frame
+        centre = -(frame[:, :2].T @ offset)  # the footprint's centroid sits offset_mm from the block's centre
+        block = fitted_block(mesh.nodes, faces, frame, origin, case.block_size_mm, centre, size, mesh.order, source)
+        contact_faces = _contact_faces_of_order(mesh, faces)
+        block, face_nodes, match = _pair_nodes(mesh, contact_faces, block, size, side, source)
+        interfaces.append(NodePairs(f"{side} interface", face_nodes, count + match, plane.normal,
+                                    "tied" if case.interface == "tied" else "frictionless", faces=contact_faces))
         nodes.append(block.nodes)
-        elements.append(block.elements + offset)
+        elements.append(block.elements + count)
         regions.append(np.full(len(block.elements), region))
-        offset += len(block.nodes)
+        count += len(block.nodes)
     nodes, elements, regions = np.vstack(nodes), np.vstack(elements), np.concatenate(regions)
     combined = VolumeMesh(nodes, elements, regions, size_mm=mesh.size_mm)
     E = np.where(regions == IMPLANT, material.youngs_modulus_MPa, foam.youngs_modulus_MPa)
     nu = np.where(regions == IMPLANT, material.poisson_ratio, foam.poisson_ratio)
 
-    # Ties: implant contact nodes onto the blocks' faces, where titanium meets foam.
-    ties = [Tie("inferior interface", contacts.bottom, _faces_at(nodes, elements[regions == INFERIOR_BLOCK],
-                                                                 z_bottom, 1e-9), tol)]
-    if case.blocks == "both":
-        ties.append(Tie("superior interface", contacts.top,
-                        _faces_at(nodes, elements[regions == SUPERIOR_BLOCK], z_top, 1e-9), tol))
-    # Fixed base of the inferior block; the rigid platen on top (superior block or implant).
+    thickness = case.block_size_mm[2]
     node_region = regions_of_nodes(elements, regions, len(nodes))
-    base = np.flatnonzero((node_region == INFERIOR_BLOCK) & (nodes[:, 2] <= z_bottom - case.block_size_mm[2] + 1e-9))
+    n_inf = setup.planes["inferior"].normal
+    far_inf = (nodes - setup.centroids["inferior"]) @ n_inf
+    base = np.flatnonzero((node_region == INFERIOR_BLOCK) & (far_inf >= thickness - 1e-9 * thickness))
     if case.blocks == "both":
-        platen = np.flatnonzero(nodes[:, 2] >= z_top + case.block_size_mm[2] - 1e-9)
+        n_sup = setup.planes["superior"].normal
+        far_sup = (nodes - setup.centroids["superior"]) @ n_sup
+        platen = np.flatnonzero((node_region == SUPERIOR_BLOCK) & (far_sup >= thickness - 1e-9 * thickness))
+        platen_normal = n_sup
     else:
-        platen = contacts.top
-    down = np.array([0.0, 0.0, -1.0])
-    platen_point = nodes[platen].mean(axis=0)
-    fixtures = (
-        Fixture("base", base, nodes[base].mean(axis=0), "bonded", -down),
-        Fixture("platen", platen, platen_point, case.platens, -down, motion=np.concatenate([down, np.zeros(3)])),
-    )
-    model = Model(combined, E, nu, fixtures, tuple(ties), (LoadState(LOAD, {"platen": np.array([case.force_N])}),),
-                  (ReactionSet("interface", contacts.bottom, np.array([*centre, z_bottom])),),
-                  region_names={k: v for k, v in REGION_NAMES.items() if k <= len(blocks)},
-                  node_sets={"interface_inferior": contacts.bottom, "interface_superior": contacts.top,
-                             "block_base": base, "platen": platen})
-    return model, {"contacts": contacts, "bottom_faces": bottom_faces, "areas": areas}
+        platen, platen_normal = setup.nodes["superior"], setup.planes["superior"].normal
+    d = setup.axis
+    line = -d
+    centre = nodes[platen].mean(axis=0)
+    motion = travel_columns(case, setup, line)
+    forces = np.zeros(motion.shape[1])
+    forces[0] = case.force_N
+    fixtures = [
+        Fixture("base", base, nodes[base].mean(axis=0), "bonded", -n_inf, frame=frames["inferior"]),
+        Fixture("platen", platen, centre + case.ball_height_mm * d, case.platens, platen_normal, motion=motion,
+                frame=setup.frame, origin=centre),
+    ]
+    sliding = case.interface == "frictionless"
+    if sliding and (case.blocks == "both" or case.platens == "frictionless"):
+        # Nothing holds the implant in the blocks' plane but friction, which there is none of.
+        fixtures.append(Fixture("implant stops", setup.nodes["inferior"], setup.centroids["inferior"], "stops",
+                                n_inf, stops=True))
+    if sliding and case.blocks == "both" and case.platens == "frictionless":
+        top = np.flatnonzero(node_region == SUPERIOR_BLOCK)
+        fixtures.append(Fixture("block stops", platen if len(platen) else top, centre, "stops", platen_normal,
+                                stops=True))
+    model = Model(combined, E, nu, tuple(fixtures), tuple(interfaces),
+                  (LoadState(LOAD, {"platen": forces}),),
+                  region_names={k: v for k, v in REGION_NAMES.items() if k <= len(sides)},
+                  node_sets={"interface_inferior": interfaces[0].slaves, "block_base": base, "platen": platen})
+    return model, {"setup": setup, "faces": faces_of, "line": line}
+
+
+def _pair_nodes(mesh, contact_faces: np.ndarray, block: VolumeMesh, size: float, side: str, source: str):
+    """Pair the implant's contact-face nodes with the block's: corners by position, mid-side nodes by edge.
+
+    A quadratic implant's mid-side nodes on the footprint's outline sit on the curved
+    STL surface, off the straight mid-point where the block put its own: the block's
+    mid-side node of the same edge moves there, so the two faces coincide exactly.
+    Returns (block, implant nodes, their block nodes).
+    """
+    corners = np.unique(contact_faces[:, :3])
+    distance, match = cKDTree(block.nodes).query(mesh.nodes[corners])
+    if distance.max() > 1e-7 * size:
+        raise JobError(source, f"the {side} block's mesh does not carry the implant's footprint "
+                               f"({int((distance > 1e-7 * size).sum())} corner nodes unmatched)")
+    if mesh.order == 1:
+        return block, corners, match
+    partner = np.full(len(block.nodes), -1)
+    partner[match] = corners  # block corner → implant corner
+    implant_mid = {}
+    for a, b, m in np.concatenate([contact_faces[:, [0, 1, 3]], contact_faces[:, [1, 2, 4]],
+                                   contact_faces[:, [2, 0, 5]]]).tolist():
+        implant_mid[(min(a, b), max(a, b))] = m
+    slaves, masters = list(corners), list(match)
+    nodes = block.nodes.copy()
+    edges = np.concatenate([block.elements[:, [a, b, m]] for a, b, m in
+                            ((0, 1, 4), (1, 2, 5), (0, 2, 6), (0, 3, 7), (1, 3, 8), (2, 3, 9))])
+    on_face = (partner[edges[:, 0]] >= 0) & (partner[edges[:, 1]] >= 0)
+    seen = set()
+    for a, b, m in edges[on_face].tolist():
+        key = (min(partner[a], partner[b]), max(partner[a], partner[b]))
+        if key in implant_mid and m not in seen:
+            seen.add(m)
+            nodes[m] = mesh.nodes[implant_mid[key]]
+            slaves.append(implant_mid[key])
+            masters.append(m)
+    block = VolumeMesh(nodes, block.elements, size_mm=block.size_mm, quality=block.quality)
+    return block, np.array(slaves), np.array(masters)
+
+
+def _contact_faces_of_order(mesh, faces: np.ndarray) -> np.ndarray:
+    """The implant's contact faces with all their nodes: the corner triangles, or their P2 faces."""
+    if mesh.order == 1:
+        return faces
+    on = np.zeros(len(mesh.nodes), bool)
+    on[np.unique(faces)] = True
+    p2 = boundary_faces_of(mesh.elements)
+    return p2[on[p2[:, :3]].all(axis=1)]
 
 
 def analyse_subsidence(mesh, material, case: LoadCase, source: str = "job") -> CaseAnalysis:
     """Solve the subsidence case on the implant ``mesh`` and compute its quantities of interest."""
     foam = case.block_material
     model, parts = subsidence_model(mesh, material, case, source)
-    contacts, bottom_faces, areas = parts["contacts"], parts["bottom_faces"], parts["areas"]
+    setup, line = parts["setup"], parts["line"]
     solution = solve(model, source=source)
     nodes, elements, regions = model.mesh.nodes, model.mesh.elements, model.mesh.regions
     displacement, reactions = solution.displacement[LOAD], solution.reactions[LOAD]
-    travel = float(-solution.fixture_motion[LOAD]["platen"][2])
-    interface_force = reactions[contacts.bottom, 2].sum()
+    travel = float(solution.fixture_motion[LOAD]["platen"][:3] @ line)
+    inferior = model.interfaces[0]
+    in_contact = solution.contact.get(inferior.name, np.ones(len(inferior.slaves), bool))
+    interface_force = float((reactions[inferior.slaves] @ -line).sum())  # along the load line, as the platen's
     if abs(interface_force - case.force_N) > 1e-5 * case.force_N:
-        raise JobError(source, f"the tie carries {interface_force:.6g} N of the {case.force_N:g} N applied")
+        raise JobError(source, f"the interface carries {interface_force:.6g} N of the {case.force_N:g} N applied")
 
     device = analyse_axial_compression(mesh, material, replace(case, type="axial_compression"), source)
     kd = device.qoi["stiffness_N_per_mm"]
@@ -135,10 +204,19 @@ def analyse_subsidence(mesh, material, case: LoadCase, source: str = "job") -> C
     implant = regions == IMPLANT
     vm = stresses.von_mises
     stress_values, warnings = stress_qoi(vm[implant], stresses.weights[implant], case.force_N, material.yield_MPa)
-    warnings.append("implant stresses on foam peak along the tied edge of the contact face, a singular line whose "
+    warnings = list(solution.warnings) + warnings
+    warnings.append("implant stresses on foam peak along the edge of the contact face, a singular line whose "
                     "stresses grow with refinement; judge implant strength by the axial compression case")
-    pressure = contact_pressure(nodes, bottom_faces, reactions[:, 2])
-    contact_area = float(areas.sum())
+    # Contact pressure on the footprint, per node, from the pairs' normal forces (positive in compression).
+    normal_force = np.zeros(len(nodes))
+    normal_force[inferior.slaves] = -(reactions[inferior.slaves] @ inferior.normal)
+    p2_faces = _footprint_faces(model.mesh, inferior.slaves, len(mesh.nodes))
+    pressure = contact_pressure(nodes, p2_faces, normal_force)
+    pressure[inferior.masters] = pressure[inferior.slaves]  # the block's face carries the same map
+    touching = np.zeros(len(nodes), bool)
+    touching[inferior.slaves[in_contact]] = True
+    footprint = p2_faces[touching[p2_faces[:, :3]].all(axis=1)]
+    contact_area = float(_face_areas(nodes, footprint).sum())
     block = ~implant
     strength = foam.compressive_strength_MPa or foam.yield_MPa
     compressive = -principal_stresses(stresses.stress[block])[..., 2]
@@ -148,35 +226,75 @@ def analyse_subsidence(mesh, material, case: LoadCase, source: str = "job") -> C
             f"{overstressed:.4g} mm³ of foam is compressed beyond its strength ({strength:g} MPa): the foam would "
             "crush there, and this linear model no longer describes the test"
         )
+    tributary = _tributary_areas(nodes, footprint, len(nodes))
+    over = float(tributary[pressure > strength].sum()) / contact_area if strength and contact_area else 0.0
+    relative = displacement[inferior.slaves] - displacement[inferior.masters]
+    sliding = relative - np.outer(relative @ inferior.normal, inferior.normal)
     base = model.fixture("base")
     qoi = {
         "force_N": case.force_N,
         "stiffness_N_per_mm": ks,
         "displacement_mm": case.force_N / ks,
         "displacement_max_mm": float(np.linalg.norm(displacement[: len(mesh.nodes)], axis=1).max()),
-        "reaction_force_N": float(reactions[base.nodes, 2].sum()),
+        "reaction_force_N": float(solution.fixture_reaction[LOAD]["base"][:3] @ -line),
         "reaction_moment_Nmm": float(np.linalg.norm(solution.fixture_reaction[LOAD]["base"][3:])),
         "volume_mm3": mesh.volume,
         **stress_values,
+        "bearing_angle_deg": setup.faces.angle_deg,
         "device_stiffness_N_per_mm": kd,
         "system_stiffness_N_per_mm": ks,
         "subsidence_stiffness_N_per_mm": kp,
         "subsidence_mm": case.force_N / kp,
-        "interface_force_N": float(interface_force),
+        "interface_force_N": interface_force,
         "contact_area_mm2": contact_area,
-        "contact_pressure_mean_MPa": float(interface_force / contact_area),
+        "contact_pressure_mean_MPa": interface_force / contact_area,
         "contact_pressure_max_MPa": float(pressure.max()),
         "block_von_mises_max_MPa": float(vm[block].max()),
         "block_overstressed_volume_mm3": overstressed,
+        "footprint_overstressed_fraction": over,
+        "interface_sliding_max_mm": float(np.linalg.norm(sliding, axis=1).max()),
     }
+    if case.platen_rotation == "free":
+        qoi["platen_rotation_deg"] = float(np.degrees(np.linalg.norm(solution.fixture_motion[LOAD]["platen"][3:])))
+    if case.interface == "frictionless" and not in_contact.all():
+        warnings.append(f"the implant lifts off the block at {int((~in_contact).sum())} of {len(in_contact)} "
+                        f"interface nodes; contact area {contact_area:.4g} mm²")
+    warnings.append("contact_pressure_max_MPa is the pressure at the footprint's edge, where a stiff implant on "
+                    "foam makes it singular: an indicator that grows with refinement, not a converged value")
     marker = np.zeros(len(nodes), np.int8)
-    marker[contacts.bottom], marker[contacts.top] = 1, 2
+    marker[inferior.slaves] = 1
+    marker[inferior.masters] = 1
+    if len(model.interfaces) > 1:
+        marker[model.interfaces[1].slaves] = marker[model.interfaces[1].masters] = 2
     point_data, cell_data = field_output(displacement, reactions, stresses, interface=marker,
                                          contact_pressure_MPa=pressure)
     info = solver_info(solution)
     info["fixtures"] = fixture_record(model, solution, LOAD)
     info["device_solver"] = device.solver
+    info["contact_steps"] = solution.contact_steps
+    info["interface_nodes_in_contact"] = int(in_contact.sum())
     return CaseAnalysis(qoi, info, point_data, cell_data, warnings, model.mesh)
+
+
+def _footprint_faces(mesh, slaves: np.ndarray, implant_nodes: int) -> np.ndarray:
+    """The implant's boundary faces (P1 or P2) on the interface."""
+    on = np.zeros(len(mesh.nodes), bool)
+    on[slaves] = True
+    implant = mesh.elements[mesh.regions == IMPLANT]
+    faces = boundary_faces_of(implant)
+    return faces[on[faces].all(axis=1)]
+
+
+def _face_areas(nodes, faces):
+    c = nodes[faces[:, :3]]
+    return 0.5 * np.linalg.norm(np.cross(c[:, 1] - c[:, 0], c[:, 2] - c[:, 0]), axis=1)
+
+
+def _tributary_areas(nodes, faces, count) -> np.ndarray:
+    """A third of each face's area to each of its corners (mm²): the area each corner node's pressure stands for."""
+    areas = np.zeros(count)
+    np.add.at(areas, faces[:, :3].ravel(), np.repeat(_face_areas(nodes, faces) / 3.0, 3))
+    return areas
 
 
 def regions_of_nodes(elements: np.ndarray, regions: np.ndarray, count: int) -> np.ndarray:
@@ -186,6 +304,7 @@ def regions_of_nodes(elements: np.ndarray, regions: np.ndarray, count: int) -> n
     return out
 
 
-register_loadcase_type("subsidence", analyse_subsidence, keys={"blocks", "block_material", "block_size", "interface"},
+register_loadcase_type("subsidence", analyse_subsidence,
+                       keys={"blocks", "block_material", "block_size", "interface", "offset_mm"},
                        parse=subsidence_keys, fields=("blocks", "block_material", "block_size_mm", "interface"),
                        description="ASTM F2267 subsidence into foam blocks")

@@ -58,6 +58,10 @@ class Material:
         return asdict(self)
 
 
+#: Moduli outside this range are typing errors (a unit slip, a missing exponent), not materials.
+MODULUS_RANGE_MPA = (1e-3, 1.2e6)
+
+
 def material_from_table(table: dict, key: str = "inline", origin: str = "inline material") -> Material:
     """Validate a TOML table {E, nu, yield, ultimate, endurance_limit, ...} and make a Material.
 
@@ -91,8 +95,10 @@ def material_from_table(table: dict, key: str = "inline", origin: str = "inline 
     for required in ("E", "nu"):
         if required not in values:
             raise MaterialError(origin, f"missing {required} ({'MPa' if required == 'E' else 'Poisson ratio'})")
-    if values["E"] <= 0:
-        raise MaterialError(origin, f"E must be positive (MPa), got {values['E']:g}")
+    low, high = MODULUS_RANGE_MPA
+    if not low <= values["E"] <= high:
+        raise MaterialError(origin, f"E must be a Young's modulus from {low:g} to {high:g} MPa (from soft foams and "
+                                    f"gels to diamond), got {values['E']:g}")
     if not -1.0 < values["nu"] < 0.5:
         raise MaterialError(origin, f"nu must lie between -1 and 0.5 (exclusive), got {values['nu']:g}")
     for name in ("yield", "ultimate", "endurance_limit", "compressive_strength"):

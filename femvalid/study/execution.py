@@ -19,7 +19,9 @@ import multiprocessing
 import os
 from dataclasses import dataclass, field
 
-from femvalid.errors import FemvalidError, InputError
+import numpy as np
+
+from femvalid.errors import FemvalidError, InputError, JobError
 
 __all__ = ["MeshOutcome", "JobOutcome", "mesh_task", "job_task", "make_backend", "estimate_job_memory_bytes",
            "available_memory_bytes", "check_memory_for_workers", "SINGLE_THREAD_ENV"]
@@ -87,14 +89,25 @@ def job_task(design, case, meshes, source: str, kind=None) -> JobOutcome:
         kind = LOADCASE_TYPES[case.type]
     LOADCASE_TYPES.setdefault(case.type, kind)
     try:
-        analysis = kind(meshes[0], design.material, case, source=source)
-        result = JobOutcome(analysis)
-        if len(meshes) == 3:
-            coarser = [kind(m, design.material, case, source=source).qoi for m in meshes[1:]]
-            result.convergence = convergence(meshes, [analysis.qoi, *coarser])
+        # Over- and underflow are caught below as non-finite results, not printed as numpy warnings.
+        with np.errstate(all="ignore"):
+            analysis = kind(meshes[0], design.material, case, source=source)
+            check_finite(analysis.qoi, source)
+            result = JobOutcome(analysis)
+            if len(meshes) == 3:
+                coarser = [kind(m, design.material, case, source=source).qoi for m in meshes[1:]]
+                result.convergence = convergence(meshes, [analysis.qoi, *coarser])
         return result
     except FemvalidError as exc:
         return JobOutcome(error=exc.reason)
+
+
+def check_finite(qoi: dict, source: str) -> None:
+    """A result with an infinite or undefined quantity is a failed job, never a number in results.json."""
+    bad = [k for k, v in qoi.items() if isinstance(v, float) and not np.isfinite(v)]
+    if bad:
+        raise JobError(source, f"{', '.join(bad)} came out {qoi[bad[0]]}: the loads or materials are outside "
+                               "what a linear model can represent (check the force and the moduli)")
 
 
 # --- back-ends -------------------------------------------------------------------
@@ -146,6 +159,15 @@ class Serial:
         pass
 
 
+def _die_with_parent() -> None:
+    """A pool worker ends when femvalid does, even killed (SIGKILL leaves no time to shut the pool down)."""
+    import signal
+
+    from femvalid.meshing.worker import _set_parent_death_signal
+
+    _set_parent_death_signal(signal.SIGKILL)
+
+
 class LocalPool:
     """``workers`` processes on this machine, each with single-threaded numerical libraries."""
 
@@ -156,7 +178,8 @@ class LocalPool:
         # libraries are loaded already and keep theirs.
         self._saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
         os.environ.update(SINGLE_THREAD_ENV)
-        self.pool = cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        self.pool = cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                           initializer=_die_with_parent)
 
     def submit(self, fn, *args):
         return self.pool.submit(fn, *args)
@@ -165,7 +188,8 @@ class LocalPool:
         """A worker died: the pool is broken for good; start a fresh one."""
         if getattr(self.pool, "_broken", False):
             self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            self.pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                               initializer=_die_with_parent)
 
     def share(self, value):
         return value

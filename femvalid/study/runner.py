@@ -25,6 +25,7 @@ from femvalid._csvtext import csv_text
 from femvalid._files import check_output_folder, exclusive_lock, remove_partial_files, write_atomic
 from femvalid.errors import InputError
 from femvalid.geometry import load_surface
+from femvalid.loadcases import LOADCASE_TYPES
 from femvalid.meshing import write_vtu
 from femvalid.post import qoi
 from femvalid.study import cache
@@ -345,7 +346,8 @@ def _run_jobs(study, surfaces, outdir, use_cache, backend, bar, results) -> None
                 shared = backend.share(outcome.meshes)
                 for j in detail:
                     case = study.loadcases[j]
-                    submit("job", i, j, job_task, (design, case, shared, f"{design.name} {design.revision} / {case.name}"))
+                    submit("job", i, j, job_task, (design, case, shared, f"{design.name} {design.revision} / {case.name}",
+                                                   LOADCASE_TYPES[case.type]))
                 outcome.meshes = None  # the jobs hold them now
             else:
                 case = study.loadcases[detail]
