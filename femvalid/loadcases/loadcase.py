@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from femvalid.errors import InputError, MaterialError
 from femvalid.materials import Material, get_material
@@ -82,6 +83,7 @@ class LoadCase:
     block_material: Material | None = None
     block_size_mm: tuple = DEFAULT_BLOCK_SIZE_MM
     interface: str = "tied"
+    bone: object = None  # femvalid.imaging.BoneInputs: the patient's vertebra from CT instead of foam
     options: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -89,14 +91,21 @@ class LoadCase:
 
         kind = LOADCASE_TYPES.get(self.type)
         keep = set(COMMON_FIELDS) | set(kind.fields if kind else ())
-        out = {k: v for k, v in asdict(self).items() if k in keep}
+        out = {k: v for k, v in asdict(self).items() if k in keep and k != "bone"}
+        if self.bone is not None:
+            out["bone"] = self.bone.to_dict()
+            out.pop("block_material", None)
         if self.options:
             out["options"] = dict(self.options)
         return out
 
 
-def loadcase_from_table(table: dict, origin: str) -> LoadCase:
-    """Validate a load-case table; errors name ``origin`` (file and section) and the key."""
+def loadcase_from_table(table: dict, origin: str, base=None) -> LoadCase:
+    """Validate a load-case table; errors name ``origin`` (file and section) and the key.
+
+    ``base`` is the folder that paths in the table (a subsidence ``bone`` table's CT and
+    surface) are relative to: the folder of the file holding it (default: the working folder).
+    """
     from femvalid.loadcases.registry import LOADCASE_TYPES
 
     def fail(reason):
@@ -104,7 +113,7 @@ def loadcase_from_table(table: dict, origin: str) -> LoadCase:
 
     kind = table.get("type")
     if not isinstance(kind, str) or kind not in LOADCASE_TYPES:
-        fail(f"type must be one of {', '.join(LOADCASE_TYPES)}, got {kind!r}")
+        fail(f"type must be one of {', '.join(sorted(LOADCASE_TYPES))}, got {kind!r}")
     declared = LOADCASE_TYPES[kind]
     unknown = sorted(set(table) - COMMON_KEYS - declared.keys)
     if unknown:
@@ -117,7 +126,12 @@ def loadcase_from_table(table: dict, origin: str) -> LoadCase:
         fail(f"name {name!r} may only hold letters, digits, '-', '_' and '.' (it names a folder)")
     if set(name) == {"."}:
         fail(f"name {name!r} must not be made of dots only (it names a folder)")
-    extra = dict(declared.parse(table, fail, origin)) if declared.parse else {}
+    if declared.parse is None:
+        extra = {}
+    elif declared.takes_base:
+        extra = dict(declared.parse(table, fail, origin, Path(base) if base is not None else Path.cwd()))
+    else:
+        extra = dict(declared.parse(table, fail, origin))
     force = extra.pop("force_N", None)
     if force is None:
         force = _positive(table, "force", fail, required=True)
@@ -200,14 +214,23 @@ def _finite(value) -> bool:
         return False
 
 
-def subsidence_keys(table, fail, origin) -> dict:
-    """Read a subsidence table's own keys (blocks, interface, block_material, block_size)."""
+def subsidence_keys(table, fail, origin, base: Path | None = None) -> dict:
+    """Read a subsidence table's own keys (blocks, interface, block_material or bone, block_size, offset_mm)."""
     blocks = table.get("blocks", "both")
     if blocks not in BLOCKS:
         fail(f"blocks must be one of {', '.join(BLOCKS)}, got {blocks!r}")
     interface = table.get("interface", "tied")
     if interface not in INTERFACES:
         fail(f"interface must be one of {', '.join(INTERFACES)}, got {interface!r}")
+    bone = None
+    if "bone" in table:
+        from femvalid.imaging import bone_inputs_from_table
+
+        if "block_material" in table:
+            fail("give block_material (a foam block) or bone (the patient's vertebra from CT), not both")
+        if blocks != "bottom":
+            fail('bone models the vertebra under the implant: it needs blocks = "bottom"')
+        bone = bone_inputs_from_table(table["bone"], base if base is not None else Path.cwd(), f"{origin}: bone")
     spec = table.get("block_material", DEFAULT_BLOCK_MATERIAL)
     if not isinstance(spec, (str, dict)):
         fail("block_material must be a library key or an inline table")
@@ -223,5 +246,5 @@ def subsidence_keys(table, fail, origin) -> dict:
     if (not isinstance(offset, list) or len(offset) != 2 or not all(_finite(v) and abs(v) < 1e3 for v in offset)):
         fail(f"offset_mm must be [x, y] in mm, where the implant's footprint centroid sits from the block's centre, "
              f"got {offset!r}")
-    return {"blocks": blocks, "interface": interface, "block_material": material,
+    return {"blocks": blocks, "interface": interface, "block_material": material, "bone": bone,
             "block_size_mm": tuple(float(v) for v in size), "offset_mm": [float(v) for v in offset]}

@@ -38,6 +38,7 @@ class LoadCaseType:
     parse: Callable | None = None
     fields: tuple = ()
     description: str = ""
+    takes_base: bool = False  # parse(table, fail, origin, base): paths in the table are relative to base
 
     def __call__(self, mesh, material, case, source: str = "job"):
         return self.analyse(mesh, material, case, source=source)
@@ -47,7 +48,7 @@ LOADCASE_TYPES: dict[str, LoadCaseType] = {}
 
 
 def register_loadcase_type(name: str, analyse, override: bool = False, *, keys=(), parse=None, fields=(),
-                           description: str = "") -> LoadCaseType:
+                           description: str = "", takes_base: bool = False) -> LoadCaseType:
     """Add a load-case type; refuses to replace an existing one unless ``override``.
 
     ``analyse(mesh, material, case, source)`` returns a CaseAnalysis; ``keys`` and
@@ -57,6 +58,6 @@ def register_loadcase_type(name: str, analyse, override: bool = False, *, keys=(
     if name in LOADCASE_TYPES and not override:
         raise ValueError(f"load-case type {name!r} is already registered")
     kind = analyse if isinstance(analyse, LoadCaseType) else LoadCaseType(
-        name, analyse, frozenset(keys), parse, tuple(fields), description)
+        name, analyse, frozenset(keys), parse, tuple(fields), description, takes_base)
     LOADCASE_TYPES[name] = kind
     return kind

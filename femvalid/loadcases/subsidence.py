@@ -27,6 +27,7 @@ from femvalid.fem.loads import boundary_faces_of
 from femvalid.fem.model import Fixture, LoadState, Model, NodePairs
 from femvalid.fem.static import solve
 from femvalid.loadcases.axial import analyse_axial_compression
+from femvalid.loadcases.bone import bone_block_mesh
 from femvalid.loadcases.loadcase import LoadCase, subsidence_keys
 from femvalid.loadcases.registry import register_loadcase_type
 from femvalid.loadcases.rigid import platen_setup, travel_columns
@@ -76,7 +77,11 @@ def subsidence_model(mesh, material, case: LoadCase, source: str = "job") -> tup
         _, _, faces = face_area(mesh, setup.nodes[side])
         faces_of[side], frames[side] = faces, frame
         centre = -(frame[:, :2].T @ offset)  # the footprint's centroid sits offset_mm from the block's centre
-        block = fitted_block(mesh.nodes, faces, frame, origin, case.block_size_mm, centre, size, mesh.order, source)
+        if case.bone is not None:
+            block, bone_E, bone_nu, bone_strength, held, bone_record = bone_block_mesh(
+                mesh, case, frame, origin, faces, size, source)
+        else:
+            block = fitted_block(mesh.nodes, faces, frame, origin, case.block_size_mm, centre, size, mesh.order, source)
         contact_faces = _contact_faces_of_order(mesh, faces)
         block, face_nodes, match = _pair_nodes(mesh, contact_faces, block, size, side, source)
         interfaces.append(NodePairs(f"{side} interface", face_nodes, count + match, plane.normal,
@@ -87,14 +92,25 @@ def subsidence_model(mesh, material, case: LoadCase, source: str = "job") -> tup
         count += len(block.nodes)
     nodes, elements, regions = np.vstack(nodes), np.vstack(elements), np.concatenate(regions)
     combined = VolumeMesh(nodes, elements, regions, size_mm=mesh.size_mm)
-    E = np.where(regions == IMPLANT, material.youngs_modulus_MPa, foam.youngs_modulus_MPa)
-    nu = np.where(regions == IMPLANT, material.poisson_ratio, foam.poisson_ratio)
+    if case.bone is not None:
+        bone = regions == INFERIOR_BLOCK
+        E = np.where(regions == IMPLANT, material.youngs_modulus_MPa, 0.0)
+        nu = np.where(regions == IMPLANT, material.poisson_ratio, 0.0)
+        strength = np.zeros(len(regions))
+        E[bone], nu[bone], strength[bone] = bone_E, bone_nu, bone_strength
+    else:
+        E = np.where(regions == IMPLANT, material.youngs_modulus_MPa, foam.youngs_modulus_MPa)
+        nu = np.where(regions == IMPLANT, material.poisson_ratio, foam.poisson_ratio)
+        strength = np.where(regions == IMPLANT, 0.0, foam.compressive_strength_MPa or foam.yield_MPa or 0.0)
 
     thickness = case.block_size_mm[2]
     node_region = regions_of_nodes(elements, regions, len(nodes))
     n_inf = setup.planes["inferior"].normal
     far_inf = (nodes - setup.centroids["inferior"]) @ n_inf
-    base = np.flatnonzero((node_region == INFERIOR_BLOCK) & (far_inf >= thickness - 1e-9 * thickness))
+    if case.bone is not None:
+        base = len(mesh.nodes) + held  # the bone block follows the implant's nodes
+    else:
+        base = np.flatnonzero((node_region == INFERIOR_BLOCK) & (far_inf >= thickness - 1e-9 * thickness))
     if case.blocks == "both":
         n_sup = setup.planes["superior"].normal
         far_sup = (nodes - setup.centroids["superior"]) @ n_sup
@@ -126,7 +142,8 @@ def subsidence_model(mesh, material, case: LoadCase, source: str = "job") -> tup
                   (LoadState(LOAD, {"platen": forces}),),
                   region_names={k: v for k, v in REGION_NAMES.items() if k <= len(sides)},
                   node_sets={"interface_inferior": interfaces[0].slaves, "block_base": base, "platen": platen})
-    return model, {"setup": setup, "faces": faces_of, "line": line}
+    return model, {"setup": setup, "faces": faces_of, "line": line, "strength": strength,
+                   "bone": bone_record if case.bone is not None else None}
 
 
 def _pair_nodes(mesh, contact_faces: np.ndarray, block: VolumeMesh, size: float, side: str, source: str):
@@ -179,7 +196,6 @@ def _contact_faces_of_order(mesh, faces: np.ndarray) -> np.ndarray:
 
 def analyse_subsidence(mesh, material, case: LoadCase, source: str = "job") -> CaseAnalysis:
     """Solve the subsidence case on the implant ``mesh`` and compute its quantities of interest."""
-    foam = case.block_material
     model, parts = subsidence_model(mesh, material, case, source)
     setup, line = parts["setup"], parts["line"]
     solution = solve(model, source=source)
@@ -218,16 +234,23 @@ def analyse_subsidence(mesh, material, case: LoadCase, source: str = "job") -> C
     footprint = p2_faces[touching[p2_faces[:, :3]].all(axis=1)]
     contact_area = float(_face_areas(nodes, footprint).sum())
     block = ~implant
-    strength = foam.compressive_strength_MPa or foam.yield_MPa
+    strength = parts["strength"]  # per element, MPa: the foam's, or the bone's mapped from the CT
+    what = "bone" if case.bone is not None else "foam"
     compressive = -principal_stresses(stresses.stress[block])[..., 2]
-    overstressed = float(stresses.weights[block][compressive > strength].sum()) if strength else 0.0
+    beyond = compressive > strength[block][:, None]
+    overstressed = float(stresses.weights[block][beyond & (strength[block][:, None] > 0)].sum())
     if overstressed > 0:
         warnings.append(
-            f"{overstressed:.4g} mm³ of foam is compressed beyond its strength ({strength:g} MPa): the foam would "
-            "crush there, and this linear model no longer describes the test"
+            f"{overstressed:.4g} mm³ of {what} is compressed beyond its {'local ' if case.bone else ''}strength: the "
+            f"{what} would crush there, and this linear model no longer describes the test"
         )
+    # The strength under each footprint node: the weakest block element that holds its partner.
+    local = np.full(len(nodes), np.inf)
+    block_elements = np.flatnonzero(block)
+    np.minimum.at(local, elements[block_elements].ravel(), np.repeat(strength[block_elements], elements.shape[1]))
+    local[inferior.slaves] = local[inferior.masters]
     tributary = _tributary_areas(nodes, footprint, len(nodes))
-    over = float(tributary[pressure > strength].sum()) / contact_area if strength and contact_area else 0.0
+    over = float(tributary[(pressure > local) & np.isfinite(local)].sum()) / contact_area if contact_area else 0.0
     relative = displacement[inferior.slaves] - displacement[inferior.masters]
     sliding = relative - np.outer(relative @ inferior.normal, inferior.normal)
     base = model.fixture("base")
@@ -271,6 +294,8 @@ def analyse_subsidence(mesh, material, case: LoadCase, source: str = "job") -> C
     info = solver_info(solution)
     info["fixtures"] = fixture_record(model, solution, LOAD)
     info["device_solver"] = device.solver
+    if parts["bone"] is not None:
+        info["bone"] = parts["bone"]
     info["contact_steps"] = solution.contact_steps
     info["interface_nodes_in_contact"] = int(in_contact.sum())
     return CaseAnalysis(qoi, info, point_data, cell_data, warnings, model.mesh)
@@ -305,6 +330,7 @@ def regions_of_nodes(elements: np.ndarray, regions: np.ndarray, count: int) -> n
 
 
 register_loadcase_type("subsidence", analyse_subsidence,
-                       keys={"blocks", "block_material", "block_size", "interface", "offset_mm"},
-                       parse=subsidence_keys, fields=("blocks", "block_material", "block_size_mm", "interface"),
+                       keys={"blocks", "block_material", "block_size", "interface", "offset_mm", "bone"},
+                       parse=subsidence_keys, fields=("blocks", "block_material", "block_size_mm", "interface", "bone"),
+                       takes_base=True,
                        description="ASTM F2267 subsidence into foam blocks")

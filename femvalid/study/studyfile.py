@@ -22,8 +22,13 @@ __all__ = ["Design", "Study", "baselines", "mesh_sizes", "read_study", "read_tom
 
 _STUDY_KEYS = {"study", "mesh", "design", "loadcase", "criteria", "validation"}
 _VALIDATION_KEYS = {"design", "revision", "loadcase", "quantity", "measured", "uncertainty", "source"}
-_SECTION_KEYS = {"study": {"name", "description", "baseline"}, "mesh": {"size", "order", "refine"}}
-_DESIGN_KEYS = {"name", "revision", "stl", "lattice", "material", "units", "mesh_size", "repair"}
+#: A bench curve instead of one measured number (femvalid.study.bench).
+_CURVE_KEYS = {"design", "revision", "loadcase", "curve", "source", "offset_percent", "reference_length_mm",
+               "linear_window", "uncertainty_percent"}
+_SECTION_KEYS = {"study": {"name", "description", "baseline", "validation_uncertainty_percent"},
+                 "mesh": {"size", "order", "refine"}}
+_DESIGN_KEYS = {"name", "revision", "stl", "lattice", "family", "material", "units", "mesh_size", "repair",
+                "validation_uncertainty_percent"}
 _LATTICE_KEYS = {"type", "relative_density", "cell_size", "cells", "section", "resolution"}
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 #: TOML 1.0 integers are 64-bit; tomllib accepts any size, which float() cannot take.
@@ -43,6 +48,8 @@ class Design:
     surface: str = "auto"  # boundary mesh: see femvalid.meshing.MeshSettings
     lattice: dict | None = None  # a generated lattice block: how it was made (Lattice.to_dict)
     repair: bool = False  # close holes and drop duplicate triangles when reading the STL (pymeshfix)
+    family: dict | None = None  # a product family's member: how it was made (femvalid.study.family)
+    validation_uncertainty_percent: float | None = None  # this family's, before [study]'s (worst-case band)
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,7 @@ class Study:
     validation: tuple = ()  # bench data: dicts with design, revision, loadcase, quantity, measured, ...
     description: str = ""
     inputs: dict = field(default_factory=dict)  # path → SHA-256 of every input file
+    validation_uncertainty_percent: float = 10.0  # worst-case band beside the GCI, % (femvalid.study.worst_case)
 
 
 def mesh_sizes(study: "Study", design: Design, surface) -> tuple[float, ...]:
@@ -164,6 +172,7 @@ def read_study(path: str | Path) -> Study:
             raise InputError(path, f"[{section}]: unknown key(s) {', '.join(extra)}; allowed: {', '.join(sorted(allowed))}")
     study_table = data.get("study", {})
     name = _name(study_table.get("name", path.stem), "[study]", path, "name")
+    uncertainty = _percent(study_table.get("validation_uncertainty_percent", 10.0), path, "[study]")
     size, order, refine = _mesh_settings(data.get("mesh", {}), path)
     inputs = {str(path): sha256_file(path)}
     designs = _designs(data.get("design"), path, base, inputs)
@@ -175,8 +184,18 @@ def read_study(path: str | Path) -> Study:
         if not any(d.revision == baseline for d in designs):
             raise InputError(path, f"[study]: baseline revision {baseline!r} is not a revision of any design")
     validation = _validation(data.get("validation", []), path, designs, loadcases)
+    for v in validation:
+        if "curve" in v:
+            _hash_input(Path(v["curve"].path), path, "[[validation]]", inputs)
     return Study(path, name, designs, loadcases, files, size, order, refine, criteria, baseline, validation,
-                 str(study_table.get("description", "")), inputs)
+                 str(study_table.get("description", "")), inputs, uncertainty)
+
+
+def _percent(value, path, where) -> float:
+    if not (_is_finite(value) and value >= 0):
+        raise InputError(path, f"{where}: 'validation_uncertainty_percent' must be a percentage (a number >= 0), "
+                               f"got {value!r}")
+    return float(value)
 
 
 def _mesh_settings(table, path):
@@ -230,8 +249,17 @@ def _designs(entries, path, base, inputs) -> tuple[Design, ...]:
     for k, table in enumerate(_entries(entries, path, "design"), start=1):
         where = f"[[design]] #{k}"
         _check_keys(table, _DESIGN_KEYS, ("name", "material"), path, where)
-        if ("stl" in table) == ("lattice" in table):
-            raise InputError(path, f"{where}: give either 'stl' or 'lattice'")
+        if sum(key in table for key in ("stl", "lattice", "family")) != 1:
+            raise InputError(path, f"{where}: give one of 'stl', 'lattice' or 'family'")
+        if "family" in table and "revision" in table:
+            raise InputError(path, f"{where}: a family's members are its revisions (named by file stem or "
+                                   "parameters); leave out 'revision'")
+        band = table.get("validation_uncertainty_percent")
+        if band is not None:
+            if "family" not in table:
+                raise InputError(path, f"{where}: 'validation_uncertainty_percent' applies to a family; put it in "
+                                       "[study] or on the family's [[design]]")
+            band = _percent(band, path, where)
         name = _name(table["name"], where, path, "name")
         units = table.get("units", "mm")
         if units not in ("mm", "cm", "m", "in"):
@@ -251,21 +279,30 @@ def _designs(entries, path, base, inputs) -> tuple[Design, ...]:
             raise InputError(path, f"{where}: {exc.reason}") from None
         if "lattice" in table:
             variants = _lattice_variants(table, path, where)
+        elif "family" in table:
+            from femvalid.study.family import family_members
+
+            variants = family_members(table["family"], base, path, where)
+            for _, stl, _ in variants:
+                input_file_size(stl, MAX_STL_BYTES, "an STL file")
         else:
             if not isinstance(table["stl"], str):
                 raise InputError(path, f"{where}: 'stl' must be a path")
             stl = _input_file(base, table["stl"], path, where, "stl")
             input_file_size(stl, MAX_STL_BYTES, "an STL file")  # before it is hashed
             variants = [(str(table.get("revision", "A")), stl, None)]
-        for revision, stl, lattice in variants:
-            revision = _name(revision, where, path, "revision")
+        for revision, stl, record in variants:
+            lattice, family = (None, record) if "family" in table else (record, None)
+            revision = _name(revision, where, path, "revision" if family is None else "member name")
             if (name, revision) in seen:
                 raise InputError(path, f"{where}: design {name!r} revision {revision!r} is listed twice")
             seen.add((name, revision))
             _hash_input(stl, path, where, inputs)
-            designs.append(Design(name, revision, stl, material, units if lattice is None else "mm",
+            generated = lattice is not None or (family or {}).get("kind") == "cage"  # made in mm
+            designs.append(Design(name, revision, stl, material, "mm" if generated else units,
                                   float(size) if size is not None else None,
-                                  "auto" if lattice is None else "keep", lattice, repair and lattice is None))
+                                  "auto" if lattice is None else "keep", lattice, repair and lattice is None,
+                                  family, band))
     return tuple(designs)
 
 
@@ -321,7 +358,7 @@ def _loadcases(entries, path, base, inputs):
             _hash_input(file, path, where, inputs)
         else:
             origin = f"{path}: {where}"
-        case = loadcase_from_table(table, origin)
+        case = loadcase_from_table(table, origin, base=file.parent if file is not None else base)
         if case.name in names:
             raise InputError(path, f"{where}: load case name {case.name!r} is used twice")
         names.add(case.name)
@@ -351,6 +388,9 @@ def _validation(entries, path, designs, loadcases) -> tuple:
     out = []
     for k, table in enumerate(entries, start=1):
         where = f"[[validation]] #{k}"
+        if "curve" in table:
+            out.append(_curve_entry(table, path, where, designs, loadcases))
+            continue
         _check_keys(table, _VALIDATION_KEYS, ("design", "loadcase", "quantity", "measured"), path, where)
         for key in ("design", "loadcase"):
             if not isinstance(table[key], str):
@@ -378,3 +418,50 @@ def _known_quantity(name, path, where) -> None:
     close = difflib.get_close_matches(str(name), qoi.known(), n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise InputError(path, f"{where}: unknown quantity {name!r}; {hint}known quantities: {', '.join(qoi.known())}")
+
+
+def _curve_entry(table, path, where, designs, loadcases) -> dict:
+    """A bench curve (displacement mm, force N) to compare with: its stiffness and offset yield
+    (femvalid.study.bench), determined now, so that a bad curve stops the run before any work."""
+    from femvalid.geometry.stl import read_stl
+    from femvalid.study import bench
+
+    if "measured" in table or "quantity" in table:
+        raise InputError(path, f"{where}: give either 'curve' (stiffness and offset yield are both compared) or "
+                               "'quantity' and 'measured'")
+    _check_keys(table, _CURVE_KEYS, ("design", "loadcase", "curve"), path, where)
+    for key in ("design", "loadcase"):
+        if not isinstance(table[key], str):
+            raise InputError(path, f"{where}: '{key}' must be a name, got {table[key]!r}")
+    revision = str(table.get("revision", "A"))
+    design = next((d for d in designs if (d.name, d.revision) == (table["design"], revision)), None)
+    if design is None:
+        raise InputError(path, f"{where}: no design {table['design']!r} revision {revision!r} in this study")
+    case = next((c for c in loadcases if c.name == table["loadcase"]), None)
+    if case is None:
+        raise InputError(path, f"{where}: no load case {table['loadcase']!r} in this study")
+    if case.type == "torsion":
+        raise InputError(path, f"{where}: a bench curve is force against displacement; torsion (torque against "
+                               "angle) curves are not read yet: give 'quantity' and 'measured'")
+    numbers = {}
+    for key, default, low in (("offset_percent", bench.DEFAULT_OFFSET_PERCENT, 0.0),
+                              ("linear_window", bench.DEFAULT_WINDOW, 0.0), ("uncertainty_percent", 0.0, None),
+                              ("reference_length_mm", None, 0.0)):
+        value = table.get(key, default)
+        if value is not None and not (_is_finite(value) and (value > low if low is not None else value >= 0)):
+            raise InputError(path, f"{where}: '{key}' must be a {'positive ' if low is not None else ''}number, "
+                                   f"got {value!r}")
+        numbers[key] = None if value is None else float(value)
+    if numbers["linear_window"] > 1:
+        raise InputError(path, f"{where}: 'linear_window' is a fraction of the points (0 to 1), got "
+                               f"{numbers['linear_window']!r}")
+    curve_file = _input_file(path.parent, table["curve"], path, where, "curve")
+    length = numbers["reference_length_mm"]
+    if length is None:  # the device's height: its extent along z
+        z = read_stl(design.stl, design.units).triangles[..., 2]
+        length = float(z.max() - z.min())
+    displacement, force = bench.read_curve(curve_file, f"{path}: {where}")
+    curve = bench.analyse_curve(displacement, force, length, numbers["offset_percent"], numbers["linear_window"],
+                                path=str(curve_file), source=f"{path}: {where}")
+    return {"design": design.name, "revision": revision, "loadcase": case.name, "curve": curve,
+            "uncertainty_percent": numbers["uncertainty_percent"], "source": str(table.get("source", ""))}
