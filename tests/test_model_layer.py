@@ -284,3 +284,33 @@ def test_tube_fatigue_in_reversed_torsion_against_the_stress_distribution():
     assert a.qoi["fatigue_safety_factor"] == pytest.approx(expected, rel=0.03)
     assert a.qoi["predicted_runout_torque_Nmm"] == pytest.approx(torque * a.qoi["fatigue_safety_factor"], rel=1e-9)
     assert "fatigue_safety_factor" in a.cell_data
+
+
+def test_a_device_lifts_off_a_frictionless_block_beyond_its_kern():
+    """A prism pressed through a ball offset e beyond its kern (e > a/6) lifts off the far edge of the blocks.
+
+    Inside the kern (e ≤ a/6) the linear stress under the block stays compressive and nothing
+    lifts; beyond it the frictionless blocks, which only push, let go of the far edge.
+    """
+    from femvalid.fem.model import Fixture, LoadState, Model
+
+    a, b, L = 6.0, 4.0, 12.0
+    mesh = box_mesh((a, b, L), (6, 4, 8), order=2, origin=(-a / 2, -b / 2, 0.0))
+    z = mesh.nodes[:, 2]
+    bottom, top = np.flatnonzero(z < 1e-9), np.flatnonzero(z > L - 1e-9)
+    motion = np.zeros((6, 4))
+    motion[2, 0] = -1.0
+    motion[3:, 1:] = np.eye(3)
+    lifted = {}
+    for e in (0.8, 2.0):  # inside and beyond a/6 = 1
+        model = Model(mesh, E, NU, (
+            Fixture("inferior", bottom, np.zeros(3), "frictionless", [0, 0, -1], stops=True, unilateral=True),
+            Fixture("superior", top, np.array([e, 0.0, L]), "frictionless", [0, 0, 1], motion=motion,
+                    unilateral=True),
+        ), loads=(LoadState("load", {"superior": np.array([1000.0, 0.0, 0.0, 0.0])}),))
+        solution = static.solve(model)
+        lifted[e] = mesh.nodes[top[~solution.contact["superior"]]]
+        reactions = solution.reactions["load"][top[~solution.contact["superior"]], 2]
+        assert np.abs(reactions).max(initial=0.0) < 1e-9 * 1000.0
+    assert len(lifted[0.8]) == 0
+    assert len(lifted[2.0]) > 0 and (lifted[2.0][:, 0] < 0).all()

@@ -61,6 +61,11 @@ class Fixture:
         for; ``motion`` is expressed in them. Models that share them (and the mesh,
         the materials and the couplings) share the solved fields: give every load case
         on one fixture set-up the same frame (default: x, y, z about the reference point).
+    unilateral : bool
+        Frictionless only: the block can only push, and the device may lift off it
+        (the same active set as a frictionless interface, :func:`femvalid.fem.static.solve`).
+    faces : ndarray, optional
+        The contact faces (P1 or P2), by which a unilateral contact is judged at corners.
     """
 
     name: str
@@ -72,6 +77,8 @@ class Fixture:
     stops: bool = False
     frame: np.ndarray = field(default_factory=lambda: np.eye(3))
     origin: np.ndarray | None = None
+    unilateral: bool = False
+    faces: np.ndarray | None = None
 
     def __post_init__(self):
         if self.kind not in FIXTURE_KINDS:

@@ -113,49 +113,81 @@ def solve(model: Model, method: str = "auto", rtol: float = RTOL, source: str = 
         a motion the model does not resist, or the contact set does not settle.
     """
     unilateral = [i for i, it in enumerate(model.interfaces) if isinstance(it, NodePairs) and it.kind == "frictionless"]
+    unilateral += [("fixture", f.name) for f in model.fixtures if f.kind == "frictionless" and f.unilateral]
     if not unilateral:
         return _solve_with(model, {}, method, rtol, source)
     if len(model.loads) != 1:
         raise ValueError("a model with unilateral contact takes one load state")
-    active = {i: np.ones(len(model.interfaces[i].slaves), bool) for i in unilateral}
+    load = model.loads[0].name
+    sides = {key: _contact_side(model, key) for key in unilateral}
+    active = {key: np.ones(len(sides[key][0]), bool) for key in unilateral}
     history, seen = [], {}
     for step in range(1, MAX_CONTACT_STEPS + 1):
         solution = _solve_with(model, active, method, rtol, source)
-        u, r = solution.displacement[model.loads[0].name], solution.reactions[model.loads[0].name]
-        proposed = {i: _contact_update(model.interfaces[i], active[i], u, r) for i in unilateral}
+        u, r = solution.displacement[load], solution.reactions[load]
+        proposed = {}
+        for key in unilateral:
+            nodes, normal, faces, other = sides[key]
+            if isinstance(other, np.ndarray):
+                partner = u[other]
+            else:  # a rigid fixture: where its face moved to, at each contact node
+                partner = rigid_motion(model.mesh.nodes[nodes], other.reference_point,
+                                       solution.fixture_motion[load][other.name])[..., 0]
+            proposed[key] = _contact_update(nodes, normal, faces, active[key], -(r[nodes] @ normal),
+                                            (u[nodes] - partner) @ normal, u)
         history.append(int(sum(a.sum() for a in active.values())))
-        state = b"".join(np.packbits(active[i]).tobytes() for i in unilateral)
-        settled = all(np.array_equal(proposed[i], active[i]) for i in unilateral)
+        state = b"".join(np.packbits(active[key]).tobytes() for key in unilateral)
+        settled = all(np.array_equal(proposed[key], active[key]) for key in unilateral)
         if settled or state in seen:
-            note = f"contact set settled after {step} linear solves (pairs in contact: {history})"
+            note = f"contact set settled after {step} linear solves (nodes in contact: {history})"
             if not settled:  # a cycle between two sets at the singular edge: keep the one in fuller contact
-                note = f"contact set cycled at the footprint's edge; kept the fuller set (pairs in contact: {history})"
+                note = f"contact set cycled at the footprint's edge; kept the fuller set (nodes in contact: {history})"
             solution.report.note = "; ".join(filter(None, [solution.report.note, note]))
-            return replace(solution, contact={model.interfaces[i].name: active[i].copy() for i in unilateral},
+            names = {key: key[1] if isinstance(key, tuple) else model.interfaces[key].name for key in unilateral}
+            return replace(solution, contact={names[key]: active[key].copy() for key in unilateral},
                            contact_steps=step)
         seen[state] = step
         active = proposed
-    raise JobError(source, f"the contact set did not settle in {MAX_CONTACT_STEPS} solves (pairs in contact: {history})")
+    raise JobError(source, f"the contact set did not settle in {MAX_CONTACT_STEPS} solves (nodes in contact: {history})")
 
 
-def _contact_update(pairs: NodePairs, active: np.ndarray, u: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """The next contact set: release pairs that pull, press released pairs that overlap.
+def _contact_side(model: Model, key):
+    """(contact nodes, normal into the other body, faces or None, the other side: master nodes or the fixture)."""
+    if isinstance(key, tuple):
+        f = model.fixture(key[1])
+        return f.nodes, f.normal, _faces_on(model.mesh, f.nodes) if f.faces is None else f.faces, f
+    pairs = model.interfaces[key]
+    return pairs.slaves, pairs.normal, _faces_on(model.mesh, pairs.slaves) if pairs.faces is None else pairs.faces, \
+        pairs.masters
 
+
+def _faces_on(mesh, nodes: np.ndarray) -> np.ndarray:
+    """The mesh's boundary faces (P1 or P2) whose nodes all lie in ``nodes``."""
+    from femvalid.fem.loads import boundary_faces_of
+
+    on = np.zeros(len(mesh.nodes), bool)
+    on[nodes] = True
+    faces = boundary_faces_of(mesh.elements)
+    return faces[on[faces].all(axis=1)]
+
+
+def _contact_update(nodes, normal, faces, active, force, overlap, u) -> np.ndarray:
+    """The next contact set: release nodes the other side pulls, press released nodes that overlap it.
+
+    ``force`` (> 0: pressed) and ``overlap`` (> 0: moved into the other side) per node.
     Contact is judged at the faces' corners. A quadratic face's consistent nodal forces
     vanish at its corners under a uniform pressure and turn tensile there where the
     pressure varies, though the pressure stays compressive; so each mid-side node's
-    force is shared between its edge's two corners first, and a mid-side pair is in
+    force is shared between its edge's two corners first, and a mid-side node is in
     contact where both its corners are.
     """
-    force = -(r[pairs.slaves] @ pairs.normal)  # > 0: the master body presses on the slave
-    overlap = (u[pairs.slaves] - u[pairs.masters]) @ pairs.normal  # > 0: the slave moved into the master
-    where = {int(n): k for k, n in enumerate(pairs.slaves)}
+    force = force.copy()
+    where = {int(n): k for k, n in enumerate(nodes)}
     mids = np.zeros((0, 3), np.int64)
-    if pairs.faces is not None and pairs.faces.shape[1] == 6:
-        f = pairs.faces
-        edges = np.concatenate([f[:, [3, 0, 1]], f[:, [4, 1, 2]], f[:, [5, 2, 0]]])
-        edges = np.unique(edges, axis=0)
-        mids = np.array([[where[m], where[a], where[b]] for m, a, b in edges], np.int64)
+    if faces is not None and faces.shape[1] == 6:
+        edges = np.unique(np.concatenate([faces[:, [3, 0, 1]], faces[:, [4, 1, 2]], faces[:, [5, 2, 0]]]), axis=0)
+        edges = edges[[all(int(n) in where for n in e) for e in edges]]
+        mids = np.array([[where[m], where[a], where[b]] for m, a, b in edges], np.int64).reshape(-1, 3)
         np.add.at(force, mids[:, 1], 0.5 * force[mids[:, 0]])
         np.add.at(force, mids[:, 2], 0.5 * force[mids[:, 0]])
     scale = max(np.abs(force).max(), 1e-300)
@@ -340,7 +372,9 @@ def _make_setup(model: Model, source: str, active: dict | None = None) -> _Setup
 
     n_dofs = 3 * len(nodes)
     for f in model.fixtures:
-        motion = unit(f, f.nodes)
+        held = (active or {}).get(("fixture", f.name))
+        f_nodes = f.nodes if held is None else f.nodes[held]
+        motion = unit(f, f_nodes)
         if f.kind == "bonded":
             dofs.append((3 * f.nodes[:, None] + np.arange(3)).ravel())
             values.append(motion.reshape(-1, r))
@@ -352,15 +386,15 @@ def _make_setup(model: Model, source: str, active: dict | None = None) -> _Setup
         if f.kind == "stops":
             pass
         elif np.abs(n[k]) >= 1.0 - _AXIS_SNAP:
-            dofs.append(3 * f.nodes + k)
+            dofs.append(3 * f_nodes + k)
             values.append(normal_motion / n[k])
         else:
             others = [j for j in range(3) if j != k]
-            slaves.append(3 * f.nodes + k)
-            cols = np.concatenate([3 * f.nodes + j for j in others])
-            row_index = np.tile(np.arange(len(f.nodes)), 2)
-            weights = np.concatenate([np.full(len(f.nodes), -n[j] / n[k]) for j in others])
-            rows.append((row_index, cols, weights, len(f.nodes)))
+            slaves.append(3 * f_nodes + k)
+            cols = np.concatenate([3 * f_nodes + j for j in others])
+            row_index = np.tile(np.arange(len(f_nodes)), 2)
+            weights = np.concatenate([np.full(len(f_nodes), -n[j] / n[k]) for j in others])
+            rows.append((row_index, cols, weights, len(f_nodes)))
             offsets.append(normal_motion / n[k])
         if len(stop_dofs):
             dofs.append(stop_dofs)
@@ -538,5 +572,8 @@ def _setup_key(model: Model, method: str, rtol: float, active: dict | None = Non
             arrays = (tie.slaves, tie.masters, tie.normal, (active or {}).get(index, np.zeros(0, bool)))
         for array in arrays:
             h.update(np.ascontiguousarray(array).tobytes())
+    for key, mask in sorted(((k, v) for k, v in (active or {}).items() if isinstance(k, tuple)), key=lambda kv: kv[0]):
+        h.update(f"{key}".encode())
+        h.update(np.packbits(mask).tobytes())
     h.update(f"{method}|{rtol!r}".encode())
     return h.hexdigest()

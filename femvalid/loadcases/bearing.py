@@ -21,7 +21,7 @@ from scipy.spatial import ConvexHull
 from femvalid.errors import InputError
 from femvalid.fem.loads import boundary_faces_of
 
-__all__ = ["Plane", "BearingFaces", "fit_bearing_faces", "contact_nodes", "face_area", "projected_area",
+__all__ = ["Plane", "BearingFaces", "fit_bearing_faces", "contact_nodes", "face_area", "faces_of_order", "projected_area",
            "load_axis_frame"]
 
 #: Hull facets whose normal is within this angle of ±z may belong to a bearing face.
@@ -115,6 +115,16 @@ def face_area(mesh, which: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     areas = np.linalg.norm(_areas(mesh.nodes, faces), axis=1)
     centroid = (mesh.nodes[faces[:, :3]].mean(axis=1) * areas[:, None]).sum(axis=0) / areas.sum()
     return float(areas.sum()), centroid, faces
+
+
+def faces_of_order(mesh, corner_faces: np.ndarray) -> np.ndarray:
+    """The boundary faces with all their nodes (P2: six) whose corners are those of ``corner_faces``."""
+    if mesh.order == 1:
+        return corner_faces
+    on = np.zeros(len(mesh.nodes), bool)
+    on[np.unique(corner_faces)] = True
+    faces = boundary_faces_of(mesh.elements)
+    return faces[on[faces[:, :3]].all(axis=1)]
 
 
 def projected_area(mesh, normal: np.ndarray) -> float:

@@ -28,6 +28,7 @@ from femvalid.loadcases.bearing import (
     Plane,
     contact_nodes,
     face_area,
+    faces_of_order,
     fit_bearing_faces,
     load_axis_frame,
     projected_area,
@@ -67,6 +68,7 @@ class PlatenSetup:
     centroids: dict  # → contact face's area centroid, mm
     projected: dict  # → bearing face's projected area, mm²
     warnings: tuple = ()
+    contact_faces: dict = None  # → the contact face's corner triangles
 
     @property
     def axis(self) -> np.ndarray:
@@ -82,21 +84,21 @@ def _mesh_size(mesh) -> float:
 
 def platen_setup(mesh, case, source: str = "load case", tolerance_mm: float | None = None) -> PlatenSetup:
     """Fit the bearing faces, place the blocks (fitted or flat) and find the contact nodes."""
-    faces = fit_bearing_faces(mesh, source)
-    d = faces.load_axis
+    bearing = fit_bearing_faces(mesh, source)
+    d = bearing.load_axis
     frame = load_axis_frame(d)
     if case.fixture == "fitted":
-        planes = {"inferior": faces.inferior, "superior": faces.superior}
+        planes = {"inferior": bearing.inferior, "superior": bearing.superior}
     else:
         planes = {side: Plane(n, float((mesh.nodes @ n).max())) for side, n in (("inferior", -d), ("superior", d))}
     tolerance = case.contact_tolerance_mm if tolerance_mm is None else tolerance_mm
-    nodes, areas, centroids, projected = {}, {}, {}, {}
+    nodes, areas, centroids, projected, faces = {}, {}, {}, {}, {}
     for side, plane in planes.items():
         nodes[side] = contact_nodes(mesh.nodes, plane, tolerance)
         if len(nodes[side]) < 3:
             raise InputError(source, f"fewer than 3 nodes within contact_tolerance {tolerance:g} mm of the {side} "
                                      "block; is the superior face along +z?")
-        areas[side], centroids[side], _ = face_area(mesh, nodes[side])
+        areas[side], centroids[side], faces[side] = face_area(mesh, nodes[side])
         centroids[side] = centroids[side] + plane.distance(centroids[side][None])[0] * plane.normal  # onto the face
         projected[side] = projected_area(mesh, plane.normal)
     if np.intersect1d(nodes["inferior"], nodes["superior"]).size:
@@ -109,7 +111,7 @@ def platen_setup(mesh, case, source: str = "load case", tolerance_mm: float | No
                 f"{projected[side]:.4g} mm² (contact_tolerance {tolerance:g} mm, fixture {case.fixture}): "
                 "the device is held at a fraction of its face; check the fixture, or use fixture = \"flat\" "
                 "for a toothed face on purpose")
-    return PlatenSetup(faces, frame, planes, nodes, areas, centroids, projected, tuple(warnings))
+    return PlatenSetup(bearing, frame, planes, nodes, areas, centroids, projected, tuple(warnings), faces)
 
 
 def rigid_model(mesh, material, case, setup: PlatenSetup, motion: np.ndarray, forces: np.ndarray) -> Model:
@@ -117,11 +119,15 @@ def rigid_model(mesh, material, case, setup: PlatenSetup, motion: np.ndarray, fo
     d = setup.axis
     kind = case.platens
     superior_point = setup.centroids["superior"] + case.ball_height_mm * d
+    # Frictionless blocks only push: the device may lift off them (tipping about a ball, leaning in shear).
+    sliding = kind == "frictionless"
+    faces = {side: faces_of_order(mesh, setup.contact_faces[side]) if sliding else None for side in setup.nodes}
     inferior = Fixture("inferior", setup.nodes["inferior"], setup.centroids["inferior"], kind,
-                       setup.planes["inferior"].normal, stops=kind == "frictionless",
-                       frame=setup.frame, origin=setup.centroids["inferior"])
+                       setup.planes["inferior"].normal, stops=sliding, frame=setup.frame,
+                       origin=setup.centroids["inferior"], unilateral=sliding, faces=faces["inferior"])
     superior = Fixture("superior", setup.nodes["superior"], superior_point, kind, setup.planes["superior"].normal,
-                       motion=motion, frame=setup.frame, origin=setup.centroids["superior"])
+                       motion=motion, frame=setup.frame, origin=setup.centroids["superior"], unilateral=sliding,
+                       faces=faces["superior"])
     return Model(mesh, material.youngs_modulus_MPa, material.poisson_ratio, (inferior, superior),
                  loads=(LoadState(LOAD, {"superior": np.asarray(forces, float)}),),
                  node_sets={"contact_inferior": setup.nodes["inferior"], "contact_superior": setup.nodes["superior"]})
@@ -194,6 +200,10 @@ def analyse_rigid(mesh, material, case, motion: np.ndarray, forces: np.ndarray, 
             f"between frictionless blocks the device would be squeezed out sideways: the stops against sliding "
             f"carry a lateral force of {qoi['lateral_force_N']:.4g} N ({100 * qoi['lateral_force_N'] / force:.1f} % "
             f"of the {force:g} N load; bearing angle {setup.faces.angle_deg:.2f}°)")
+    for name, touching in solution.contact.items():
+        if not touching.all():
+            warnings.append(f"the device lifts off the {name} block at {int((~touching).sum())} of {len(touching)} "
+                            "contact nodes (frictionless blocks only push)")
     warnings += _tolerance_warning(mesh, material, case, setup, motion, forces, line, qoi["stiffness_N_per_mm"], source)
     contact = np.zeros(len(mesh.nodes), np.int8)
     contact[setup.nodes["inferior"]], contact[setup.nodes["superior"]] = 1, 2

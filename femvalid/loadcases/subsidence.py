@@ -60,7 +60,7 @@ def _size(mesh) -> float:
 
 def subsidence_model(mesh, material, case: LoadCase, source: str = "job") -> tuple[Model, dict]:
     """The implant on its foam block(s): the Model, and the parts its quantities need."""
-    from femvalid.loadcases.bearing import face_area
+    from femvalid.loadcases.bearing import face_area, faces_of_order
 
     foam = case.block_material
     setup = platen_setup(mesh, case, source)
@@ -82,7 +82,7 @@ def subsidence_model(mesh, material, case: LoadCase, source: str = "job") -> tup
                 mesh, case, frame, origin, faces, size, source)
         else:
             block = fitted_block(mesh.nodes, faces, frame, origin, case.block_size_mm, centre, size, mesh.order, source)
-        contact_faces = _contact_faces_of_order(mesh, faces)
+        contact_faces = faces_of_order(mesh, faces)
         block, face_nodes, match = _pair_nodes(mesh, contact_faces, block, size, side, source)
         interfaces.append(NodePairs(f"{side} interface", face_nodes, count + match, plane.normal,
                                     "tied" if case.interface == "tied" else "frictionless", faces=contact_faces))
@@ -182,16 +182,6 @@ def _pair_nodes(mesh, contact_faces: np.ndarray, block: VolumeMesh, size: float,
             masters.append(m)
     block = VolumeMesh(nodes, block.elements, size_mm=block.size_mm, quality=block.quality)
     return block, np.array(slaves), np.array(masters)
-
-
-def _contact_faces_of_order(mesh, faces: np.ndarray) -> np.ndarray:
-    """The implant's contact faces with all their nodes: the corner triangles, or their P2 faces."""
-    if mesh.order == 1:
-        return faces
-    on = np.zeros(len(mesh.nodes), bool)
-    on[np.unique(faces)] = True
-    p2 = boundary_faces_of(mesh.elements)
-    return p2[on[p2[:, :3]].all(axis=1)]
 
 
 def analyse_subsidence(mesh, material, case: LoadCase, source: str = "job") -> CaseAnalysis:
