@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml scripts/ensure-syslibs.sh
 	PYTHON="$(PYTHON)" sh scripts/ensure-syslibs.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,viewer]'
 	touch $@
 
 clean:

@@ -1,11 +1,13 @@
 #!/bin/sh
 # Install the Debian packages femvalid needs headless (gmsh's wheel, VTK off-screen
-# rendering, pango for the PDF report, Python venv support). As root they are
-# installed with apt; otherwise the missing ones are named with the command that
-# installs them.
+# rendering, pango for the PDF report, Python venv support), and those its report tests
+# drive (chromium, headless, for the report and the 3D viewer; poppler-utils' pdftoppm and
+# pdftotext for the PDF). As root they are installed with apt; otherwise the missing ones
+# are named with the command that installs them.
 set -eu
 
 PKGS="libglu1-mesa libgl1 libxrender1 libxcursor1 libxft2 libxinerama1 libgomp1 libosmesa6 libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0"
+PKGS="$PKGS chromium poppler-utils"
 PYTHON="${PYTHON:-python3}"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

@@ -1,21 +1,27 @@
 """OUTDIR/report.html: a self-contained evidence report.
 
 Sections follow the FDA guidance "Reporting of Computational Modeling Studies in
-Medical Device Submissions" (2016). Images are embedded as base64 PNG; every string
-that comes from a user's file is escaped.
+Medical Device Submissions" (2016). Images are embedded (JPEG for rendered views, palette
+PNG for charts); every string that comes from a user's file is escaped. The results of each
+design, with every job's pictures, are on the design's page (``<design>/report.html``,
+:mod:`femvalid.report.results`), linked from here; each job has an offline 3D viewer
+(:mod:`femvalid.report.viewer`). report.pdf holds the summary with the design pages in its
+Results section.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import math
+import re
 from html import escape
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 from femvalid._files import atomic_path, write_atomic
 from femvalid.post import qoi
-from femvalid.report import figures
+from femvalid.report import figures, images
+from femvalid.report import results as result_pages
 from femvalid.report.verification import verification_body
 from femvalid.study import lattices
 
@@ -27,14 +33,28 @@ SECTIONS = (
     "Validation", "Results", "Discussion and limitations", "Conclusions", "References",
 )
 
-_STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
-table{border-collapse:collapse;margin:.5em 0;font-size:90%}td,th{border:1px solid #bbb;padding:3px 6px;text-align:right}
-th{background:#eef}td:first-child,th:first-child{text-align:left}tr.fail td,.fail{background:#fdd}tr.pass td{background:#efe}
-.regression{background:#fdd}img{max-width:100%;border:1px solid #ddd;margin:4px}h2{border-bottom:2px solid #4a78b0}"""
+_STYLE = result_pages.page_style
+#: Where the PDF puts the design pages (inside the Results section).
+_ANNEX = "<!--femvalid:design-pages {}-->"
 
 
-def _img(png: bytes, alt: str) -> str:
-    return f'<img alt="{escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+def _img(picture, alt: str) -> str:
+    """An <img> of a figure: PNG bytes (re-encoded as a palette PNG) or an :class:`~femvalid.report.images.Image`."""
+    image = picture if isinstance(picture, images.Image) else images.encode_png_bytes(picture)
+    return (f'<img alt="{escape(alt)}" width="{image.width}" height="{image.height}" '
+            f'src="{image.data_uri()}">')
+
+
+def _render(png: bytes) -> images.Image:
+    """A rendered view's PNG as JPEG."""
+    import io
+
+    from PIL import Image as PILImage
+
+    with PILImage.open(io.BytesIO(png)) as picture:
+        import numpy as np
+
+        return images.encode_array(np.asarray(picture.convert("RGB")), photo=True)
 
 
 def _table(header, rows, row_class=None) -> str:
@@ -101,7 +121,8 @@ def write_report(result, verification: tuple[Path, dict] | None = None) -> Path:
                     f"<p>{escape(str(design.stl))} (SHA-256 {escape(record['inputs'].get(str(design.stl), ''))}): "
                     f"{check.triangles} triangles, {ext[0]:.4g} × {ext[1]:.4g} × {ext[2]:.4g} mm, volume "
                     f"{check.volume_mm3:.6g} mm³.</p>"
-                    + _figure(figures.surface_figure, surface.vertices, surface.faces, f"{design.name} {design.revision}"))
+                    + _figure(lambda *a: _render(figures.surface_figure(*a)), surface.vertices, surface.faces,
+                              f"{design.name} {design.revision}"))
     section("System configuration", "".join(body))
 
     section("Governing equations", "<p>Static, small-strain, isotropic linear elasticity: div σ + f = 0, "
@@ -159,30 +180,27 @@ def write_report(result, verification: tuple[Path, dict] | None = None) -> Path:
             "<p>No bench-test data was supplied with this study (<code>[[validation]]</code>); the results are "
             "verified (see Code verification) but not validated against physical tests.</p>")
 
-    result_body = []
-    for r in ok:
-        folder = outdir / r.design / r.revision / r.loadcase
-        result_body.append(f"<h3>{escape(r.design)} {escape(r.revision)} / {escape(r.loadcase)}</h3>"
-                           + _table(["quantity", "name", "value", "unit", "kind"],
-                                    [[qoi.spec(k).label, k, r.qoi[k], qoi.spec(k).unit, qoi.spec(k).kind]
-                                     for k in qoi.ordered(r.qoi)])
-                           + _figure(figures.field_figure, folder / "fields.vtu", "von_mises_MPa",
-                                     f"von Mises MPa, deformed (exaggerated): {r.design} {r.revision} {r.loadcase}",
-                                     warp_to_mm=1.0))
-        if "contact_pressure_max_MPa" in r.qoi:
-            result_body.append(_figure(figures.field_figure, folder / "fields.vtu", "contact_pressure_MPa",
-                                       f"contact pressure MPa: {r.design} {r.revision}", region=0))
-        if r.warnings:
-            result_body.append("<ul>" + "".join(f"<li>{escape(w)}</li>" for w in r.warnings) + "</ul>")
+    result_body = [comparison_section(comparison)]
+    try:
+        pages = result_pages.write_result_pages(result, detail=ok)
+        result_body.append(pages.summary)
+        listing = json.dumps([p.relative_to(outdir).as_posix() for p in pages.pages])
+        result_body.append(_ANNEX.format(quote(listing, safe="")))  # names are a user's: nothing raw in markup
+    except Exception as exc:  # the summary must not be lost with the pictures
+        result_body.append(f'<p class="fail">results by design not written: {escape(type(exc).__name__)}: '
+                           f"{escape(str(exc))}</p>")
+    charts = []
     for case in study.loadcases:
         for quantity in headline:
             pairs = [(f"{r.design} {r.revision}", r.qoi[quantity]) for r in ok
                      if r.loadcase == case.name and _number(r.qoi.get(quantity))]
             if len(pairs) > 1:
                 label = qoi.spec(quantity).heading
-                result_body.append(_figure(figures.bar_chart, [p[0] for p in pairs], [p[1] for p in pairs], label,
-                                           f"{case.name}: {label}"))
-    result_body.append(comparison_section(comparison))
+                charts.append(_figure(figures.bar_chart, [p[0] for p in pairs], [p[1] for p in pairs], label,
+                                      f"{case.name}: {label}"))
+    if charts:
+        result_body.append(f"<details><summary>Headline quantities by job ({len(charts)} charts)</summary>"
+                           + "".join(charts) + "</details>")
     if failed:
         result_body.append("<h3>Failed jobs</h3>" + _table(["design", "rev", "load case", "reason"],
                                                            [[r.design, r.revision, r.loadcase, r.error] for r in failed]))
@@ -246,31 +264,60 @@ def _verification(verification) -> str:
 def comparison_section(comparison) -> str:
     """The revision comparison: headline quantities first, every quantity under <details>.
 
-    A regression (a change over 1 % in the direction the QoI table calls worse) is
-    highlighted; checks (reactions, volume, ...) are listed but never highlighted.
+    Per design and load case, one row per revision with each headline quantity and its
+    change from the baseline; a regression (a change over 1 % in the direction the QoI
+    table calls worse) is highlighted. Checks (reactions, volume, ...) are listed in the
+    full table but never highlighted, and the applied load is left out.
     """
-    headline = set(qoi.headline())
-    rows, classes, top_rows, top_classes = [], [], [], []
+    headline = qoi.headline()
+    rows, classes = [], []
+    tables: dict[tuple, dict] = {}
     for row in comparison:
         q = qoi.spec(row["quantity"])
         for revision, change in row["change_percent"].items():
             regression = q.kind == "outcome" and revision in row["regressions"]
-            line = [row["design"], row["loadcase"], q.heading, row["baseline"], revision,
-                    row["values"][row["baseline"]], row["values"][revision], change]
-            rows.append(line[:3] + [row["quantity"], q.kind] + line[3:])
+            rows.append([row["design"], row["loadcase"], q.heading, row["quantity"], q.kind, row["baseline"], revision,
+                         row["values"][row["baseline"]], row["values"][revision], change])
             classes.append("regression" if regression else "")
-            if row["quantity"] in headline:
-                top_rows.append(line)
-                top_classes.append(classes[-1])
+        if row["quantity"] in headline:
+            tables.setdefault((row["design"], row["loadcase"]), {"baseline": row["baseline"], "rows": []})["rows"].append(row)
     if not rows:
         return ""
-    header = ["design", "load case", "quantity", "baseline", "revision", "baseline value", "value", "change %"]
-    return ("<h3>Revision comparison</h3><p>Change from the baseline revision. A change over 1 % in the "
-            "unfavourable direction is a regression, highlighted; checks (reactions, volume, interface "
-            "force) are listed but never judged, and the applied load is left out.</p>"
-            + (_table(header, top_rows, top_classes) if top_rows else "<p>No headline quantity to compare.</p>")
-            + f"<details><summary>Every quantity ({len(rows)} rows)</summary>"
-            + _table(header[:3] + ["name", "kind"] + header[3:], rows, classes) + "</details>")
+    out = ["<h3>Revision comparison</h3><p>Headline quantities of each revision and their change from the baseline "
+           "revision. A change over 1 % in the unfavourable direction is a regression, highlighted. Checks "
+           "(reactions, volume, interface force) are in the full table, never judged; the applied load is left "
+           "out.</p>"]
+    for (design, loadcase), table in tables.items():
+        quantities = [r["quantity"] for r in table["rows"]]
+        revisions = list(dict.fromkeys(rev for r in table["rows"] for rev in r["values"]))
+        head = "".join(f"<th>{escape(qoi.spec(k).heading)}<br><small>{_worse(k)}</small></th>" for k in quantities)
+        body = []
+        for revision in revisions:
+            cells = []
+            for r in table["rows"]:
+                value = r["values"].get(revision)
+                change = r["change_percent"].get(revision)
+                text = _fmt(value) if value is not None else ""
+                if change is not None:
+                    text += f" <small>({change:+.3g} %)</small>"
+                cls = ' class="regression"' if revision in r["regressions"] else ""
+                cells.append(f"<td{cls}>{text}</td>")
+            label = f"{escape(revision)}{' (baseline)' if revision == table['baseline'] else ''}"
+            body.append(f"<tr><td>{label}</td>{''.join(cells)}</tr>")
+        out.append(f"<h4>{escape(design)} / {escape(loadcase)}</h4><table><tr><th>revision</th>{head}</tr>"
+                   + "".join(body) + "</table>")
+    if not tables:
+        out.append("<p>No headline quantity to compare.</p>")
+    header = ["design", "load case", "quantity", "name", "kind", "baseline", "revision", "baseline value", "value",
+              "change %"]
+    out.append(f"<details><summary>Every quantity ({len(rows)} rows)</summary>" + _table(header, rows, classes)
+               + "</details>")
+    return "".join(out)
+
+
+def _worse(name: str) -> str:
+    worse = qoi.spec(name).worse
+    return {"higher": "worse when higher", "lower": "worse when lower"}.get(worse, "not judged")
 
 
 _LATTICE_REFERENCES = (
@@ -347,10 +394,38 @@ def lattice_section(results) -> str:
 
 
 def write_pdf(html_path: Path) -> Path:
-    """Render report.html to report.pdf beside it (weasyprint), atomically."""
+    """Render report.html to report.pdf beside it (weasyprint), atomically, with each design's
+    page (its pictures) inside the Results section, so that the PDF has the same sections."""
     import weasyprint
 
+    html_path = Path(html_path)
+    text = html_path.read_text(encoding="utf-8")
+    text = re.sub(r"<!--femvalid:design-pages (.*?)-->", lambda m: _annex(html_path.parent, m.group(1)), text,
+                  count=1, flags=re.S)
     target = html_path.with_suffix(".pdf")
     with atomic_path(target) as tmp:
-        weasyprint.HTML(filename=str(html_path)).write_pdf(str(tmp))
+        weasyprint.HTML(string=text, base_url=str(html_path.parent)).write_pdf(str(tmp))
     return target
+
+
+def _annex(folder: Path, listing: str) -> str:
+    """The bodies of the design pages listed (JSON, relative to ``folder``), links made relative to ``folder``."""
+    try:
+        names = json.loads(unquote(listing))
+    except ValueError:
+        return ""
+    out = []
+    for name in names:
+        page = folder / name
+        try:
+            text = page.read_text(encoding="utf-8")
+        except OSError:
+            continue
+        start, end = text.find(result_pages.BODY_START), text.find(result_pages.BODY_END)
+        if start < 0 or end < start:
+            continue
+        body = text[start + len(result_pages.BODY_START):end]
+        prefix = quote(Path(name).parent.as_posix())
+        body = re.sub(r'href="(?!#|data:|[a-z]+:)([^"]*)"', lambda m: f'href="{prefix}/{m.group(1)}"', body)
+        out.append(body.replace("<h2>", '<h2 style="break-before:page">', 1))
+    return "".join(out)
