@@ -614,12 +614,23 @@ def footprint_map(scene: JobScene) -> Image | None:
         area = 0.5 * np.linalg.norm(np.cross(c[:, 1] - c[:, 0], c[:, 2] - c[:, 0]), axis=1)
         tops.append(robust_max(pressure[tri].ravel(), np.repeat(area / 3.0, 3)))
         peaks.append(float(pressure[np.unique(tri)].max()))
-    top = max(max(tops), 1.25 * (strength or 0.0))
-    scale = StressScale("contact_pressure_MPa", top, max(peaks), 1, "contact pressure MPa (tension shown as 0)",
-                        cmap="inferno")
-    figure, axes = pyplot.subplots(1, len(maps), figsize=(max(5.6, 4.2 * len(maps)), 5.0), dpi=100, layout="constrained",
-                                   squeeze=False)
-    cmap = pyplot.get_cmap("inferno").with_extremes(over=ABOVE_COLOUR)
+    robust = max(tops)
+    scale = StressScale("contact_pressure_MPa", robust, max(peaks), 1, "contact pressure MPa (tension shown as 0)",
+                        cmap="viridis")
+    if strength:  # what matters is the pressure against the foam's strength: 0 to twice it
+        top = 2.0 * strength
+        scale.note = (f"=contact pressure MPa (tension shown as 0); scale 0 to twice the block's compressive strength "
+                      f"= {_fmt(top)} (area-weighted {_pct} {_fmt(robust)}, largest nodal value {_fmt(max(peaks))}, "
+                      "magenta above the scale)")
+    else:
+        top = robust
+    scale.top = top
+    extent = np.asarray(scene.implant_surface.points) @ np.c_[u, v]
+    aspect = float(np.ptp(extent[:, 1]) / max(np.ptp(extent[:, 0]), 1e-9))
+    panel = 4.6 if len(maps) == 1 else 3.8
+    figure, axes = pyplot.subplots(1, len(maps), figsize=(max(5.6, panel * len(maps)), panel * min(aspect, 1.2) + 1.9),
+                                   dpi=100, layout="constrained", squeeze=False)
+    cmap = pyplot.get_cmap("viridis").with_extremes(over=ABOVE_COLOUR)
     outline = scene.implant_surface
     ox = np.asarray(outline.points)
     art = None
@@ -633,7 +644,7 @@ def footprint_map(scene: JobScene) -> Image | None:
         t = Triangulation(xy[:, 0], xy[:, 1], tri)
         art = ax.tripcolor(t, np.clip(pressure, 0.0, None), shading="gouraud", cmap=cmap, norm=Normalize(0.0, top))
         if strength and pressure[used].max() > strength:
-            ax.tricontour(t, pressure, levels=[strength], colors="#00e5ff", linewidths=1.3)
+            ax.tricontour(t, pressure, levels=[strength], colors="white", linewidths=1.3)
         ax.set_aspect("equal")
         ax.set_title(f"{name} interface, seen from above", fontsize=8)
         ax.set_xlabel("mm", fontsize=7)
@@ -641,15 +652,16 @@ def footprint_map(scene: JobScene) -> Image | None:
     bar = figure.colorbar(art, ax=axes[0].tolist(), extend="max", shrink=0.8, orientation="horizontal", aspect=40)
     caption = scale.caption()
     if strength:
-        caption += f"; cyan contour and black mark: the {scene.block_material_name.split('(')[0].strip()}'s " \
+        caption += f"; white contour and black mark: the {scene.block_material_name.split('(')[0].strip()}'s " \
                    f"compressive strength {_fmt(strength)} MPa"
         if strength <= top:
             bar.ax.axvline(strength, color="black", linewidth=1.5)
     bar.set_label(_wrap(caption, int(figure.get_figwidth() * 17)), fontsize=7)
     bar.ax.tick_params(labelsize=7)
     share = scene.qoi.get("footprint_overstressed_fraction")
-    extra = f"; {100 * share:.3g} % of the footprint above the strength" if share is not None else ""
+    extra = f" ({100 * share:.3g} % of the footprint above the strength)" if share is not None else ""
     figure.suptitle(_wrap(f"Footprint pressure, {scene.title}{extra}", int(figure.get_figwidth() * 16)), fontsize=8)
+    figure.get_layout_engine().set(h_pad=0.08)
     return encode_figure(figure, photo=False)
 
 
