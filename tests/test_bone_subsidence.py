@@ -7,7 +7,6 @@ integration instead of from the library. A density gradient must stiffen or soft
 it as the law says.
 """
 
-import numpy as np
 import pytest
 
 from femvalid.geometry import Surface, write_stl

@@ -63,7 +63,7 @@ class BearingFaces:
 
 def _hull_plane(points: np.ndarray, up: np.ndarray, source: str) -> Plane:
     hull = ConvexHull(points)
-    normals, offsets = hull.equations[:, :3], -hull.equations[:, 3]
+    normals = hull.equations[:, :3]
     tri = points[hull.simplices]
     areas = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
     facing = normals @ up > math.cos(math.radians(FACING_ANGLE_DEG))

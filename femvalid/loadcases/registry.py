@@ -9,7 +9,7 @@ registers reaches spawned pool workers and Dask workers as it reaches this proce
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 __all__ = ["LOADCASE_TYPES", "LoadCaseType", "register_loadcase_type"]

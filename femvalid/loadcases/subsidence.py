@@ -22,7 +22,7 @@ from dataclasses import replace
 import numpy as np
 from scipy.spatial import cKDTree
 
-from femvalid.errors import InputError, JobError
+from femvalid.errors import JobError
 from femvalid.fem.loads import boundary_faces_of
 from femvalid.fem.model import Fixture, LoadState, Model, NodePairs
 from femvalid.fem.static import solve
@@ -243,7 +243,6 @@ def analyse_subsidence(mesh, material, case: LoadCase, source: str = "job") -> C
     over = float(tributary[(pressure > local) & np.isfinite(local)].sum()) / contact_area if contact_area else 0.0
     relative = displacement[inferior.slaves] - displacement[inferior.masters]
     sliding = relative - np.outer(relative @ inferior.normal, inferior.normal)
-    base = model.fixture("base")
     qoi = {
         "force_N": case.force_N,
         "stiffness_N_per_mm": ks,
