@@ -4,9 +4,14 @@
 
 ENGINE is one of :data:`ENGINES`:
 
-- ``femvalid``: assemble_stiffness + reduce_system, then solve(method="cg-amg"), then
-  stress_field + von Mises; the cost of one sparse matrix–vector product with the
-  system matrix is measured after the solve, in the same process;
+- ``femvalid``: assemble_stiffness + reduce_system, then the iterative solver that
+  ``method="auto"`` picks above its direct-solver limit (femvalid's kernels:
+  ``cg-amg-numba``, or ``cg-pmg-numba`` for P2), then stress_field + von Mises; the
+  cost of one sparse matrix–vector product with the system matrix (scipy's and
+  femvalid's kernel), the memory's streaming rate and the bytes the kernels moved per
+  CG iteration are measured after the solve, in the same process;
+- ``femvalid-pyamg``: the same with the reference solver ``cg-amg`` (pyamg's cycle and
+  CG, scipy's products), so that both are timed side by side in one run;
 - ``sfepy-default``: SfePy's default pipeline as femvalid.verification.sfepy_engine
   builds it (integration order 2·p, ScipyDirect, Newton with one iteration);
 - ``sfepy-best``: SfePy's own assembly at the lowest exact integration order
@@ -40,7 +45,9 @@ from benchmarks.cases import CONTACT_TOLERANCE_MM, POISSON_RATIO, TRAVEL_MM, YOU
 
 __all__ = ["ENGINES", "run_femvalid", "run_sfepy", "rigid_body_modes", "spmv_seconds", "main"]
 
-ENGINES = ("femvalid", "sfepy-default", "sfepy-best")
+ENGINES = ("femvalid", "femvalid-pyamg", "sfepy-default", "sfepy-best")
+#: The solver each femvalid engine runs (None: what "auto" picks for an iterative solve).
+FEMVALID_SOLVERS = {"femvalid": None, "femvalid-pyamg": "cg-amg"}
 RTOL = 1e-8
 #: The AMG settings femvalid uses, given to SfePy's pyamg solve as well.
 AMG_OPTIONS = dict(symmetry="symmetric", strength=("symmetric", {"theta": 0.0}), max_coarse=1000, coarse_solver="splu")
@@ -72,20 +79,14 @@ def rigid_body_modes(coords: np.ndarray) -> np.ndarray:
 
 
 def spmv_seconds(A, min_seconds: float = 0.2, min_repeats: int = 5, max_repeats: int = 50) -> float:
-    """Median wall time of one product A @ x."""
+    """Median wall time of one product A @ x (scipy)."""
     x = np.random.default_rng(0).standard_normal(A.shape[1])
-    A @ x  # warm up
-    times: list[float] = []
-    while len(times) < max_repeats and (len(times) < min_repeats or sum(times) < min_seconds):
-        started = time.perf_counter()
-        A @ x
-        times.append(time.perf_counter() - started)
-    return float(np.median(times))
+    return _median_time(lambda: A @ x, min_seconds, min_repeats, max_repeats)
 
 
 def _import_engine(engine: str) -> None:
     """Import the engine's libraries before the memory baseline is taken."""
-    if engine == "femvalid":
+    if engine in FEMVALID_SOLVERS:
         import pyamg.krylov  # noqa: F401
 
         import femvalid.fem.assembly  # noqa: F401
@@ -93,6 +94,10 @@ def _import_engine(engine: str) -> None:
         import femvalid.fem.solvers  # noqa: F401
         import femvalid.loadcases.axial  # noqa: F401
         import femvalid.post.stress  # noqa: F401
+        if engine == "femvalid":  # numba and the kernel modules (compiled code loads on first use)
+            from femvalid.fem.kernels import get_backend
+
+            get_backend()
     else:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             import sfepy.terms  # noqa: F401  (announces optional back-ends it cannot load)
@@ -103,11 +108,49 @@ def _import_engine(engine: str) -> None:
         import sfepy.solvers.nls  # noqa: F401
 
 
-def run_femvalid(nodes: np.ndarray, elements: np.ndarray, rtol: float = RTOL) -> tuple[dict, np.ndarray]:
-    """femvalid's pipeline, timed stage by stage; (record, displacement (N, 3) mm)."""
+def stream_GBps(megabytes: int = 256, repeats: int = 5) -> float:
+    """The memory's streaming rate: the best of a few numpy copies of a large array (read + write), GB/s."""
+    source = np.ones(megabytes * 2**20 // 8)
+    target = np.empty_like(source)
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        np.copyto(target, source)
+        best = min(best, time.perf_counter() - started)
+    return 2 * source.nbytes / best / 1e9
+
+
+def kernel_spmv_seconds(A, dtype, min_seconds: float = 0.2, min_repeats: int = 5, max_repeats: int = 50) -> float:
+    """Median wall time of one product with femvalid's kernel, in ``dtype``."""
+    from femvalid.fem.kernels import get_backend
+
+    backend = get_backend()
+    M = backend.matrix(A, dtype)
+    x = np.random.default_rng(0).standard_normal(A.shape[1]).astype(dtype)
+    y = np.empty(A.shape[0], dtype)
+    return _median_time(lambda: backend.matvec(M, x, y), min_seconds, min_repeats, max_repeats)
+
+
+def _median_time(f, min_seconds, min_repeats, max_repeats) -> float:
+    f()  # warm up
+    times: list[float] = []
+    while len(times) < max_repeats and (len(times) < min_repeats or sum(times) < min_seconds):
+        started = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - started)
+    return float(np.median(times))
+
+
+def run_femvalid(nodes: np.ndarray, elements: np.ndarray, rtol: float = RTOL,
+                 method: str | None = None):
+    """femvalid's pipeline, timed stage by stage; (record, displacement (N, 3) mm, after_peak).
+
+    ``method``: a solver name; None runs what ``auto`` picks for an iterative solve.
+    ``after_peak()`` returns the measurements to make once the peak memory is read.
+    """
     from femvalid.fem.assembly import assemble_stiffness
     from femvalid.fem.constraints import reduce_system
-    from femvalid.fem.solvers import solve
+    from femvalid.fem.solvers import choose_solver, solve
     from femvalid.loadcases.axial import find_platen_contacts, platen_constraints
     from femvalid.post.stress import stress_field, von_mises
 
@@ -123,7 +166,15 @@ def run_femvalid(nodes: np.ndarray, elements: np.ndarray, rtol: float = RTOL) ->
     t2 = time.perf_counter()
     system = reduce_system(K, F, constraints, **in_place)
     t3 = time.perf_counter()
-    w, report = solve(system.A, system.b, nodes=nodes, method="cg-amg", rtol=rtol)
+    if method is None:
+        method = choose_solver(system.A.shape[0], elements, None, direct_max_dofs=0)
+    kernels = method.endswith("-numba")
+    if kernels:
+        from femvalid.fem.kernels import get_backend
+
+        get_backend().bytes_moved = 0
+    w, report = solve(system.A, system.b, nodes=nodes, method=method, rtol=rtol, elements=elements)
+    moved = get_backend().bytes_moved if kernels else None
     u = system.expand(w)
     t4 = time.perf_counter()
     stresses = stress_field(nodes, elements, u.reshape(-1, 3), YOUNGS_MODULUS_MPA, POISSON_RATIO)
@@ -152,8 +203,23 @@ def run_femvalid(nodes: np.ndarray, elements: np.ndarray, rtol: float = RTOL) ->
         "von_mises_max_MPa": float(vm.max()),
         "system_nnz": int(system.A.nnz),
         "reduced_in_place": bool(in_place),
+        "solver_name": method,
     }
-    return record, u.reshape(-1, 3)
+
+    def after_peak() -> dict:
+        """Measurements that allocate (a float32 matrix, large arrays): made once the peak memory is read."""
+        if not kernels:
+            return {}
+        stream = stream_GBps()
+        per_iteration = moved / report.iterations if report.iterations else float("nan")
+        return {"kernel_spmv_seconds": kernel_spmv_seconds(system.A, np.float64),
+                "kernel_spmv_single_seconds": kernel_spmv_seconds(system.A, np.float32),
+                "stream_GBps": stream,
+                "cg_bytes_per_iteration": per_iteration,
+                "cg_GBps": per_iteration / iteration / 1e9,
+                "cg_fraction_of_stream": per_iteration / iteration / 1e9 / stream}
+
+    return record, u.reshape(-1, 3), after_peak
 
 
 def _whole_nodes(active: np.ndarray) -> bool:
@@ -287,11 +353,13 @@ def main(argv=None) -> int:
         baseline_kb = current_rss_kb()
         record.update(nodes=len(nodes), elements=len(elements), dofs=3 * len(nodes),
                       order=1 if elements.shape[1] == 4 else 2, rtol=args.rtol)
-        if args.engine == "femvalid":
-            numbers, displacement = run_femvalid(nodes, elements, args.rtol)
+        after_peak = dict
+        if args.engine in FEMVALID_SOLVERS:
+            numbers, displacement, after_peak = run_femvalid(nodes, elements, args.rtol, FEMVALID_SOLVERS[args.engine])
         else:
             numbers, displacement = run_sfepy(nodes, elements, args.engine.split("-")[1], args.rtol)
         peak_kb = peak_rss_kb()
+        numbers.update(after_peak())
         record.update(numbers)
         record.update(status="ok", baseline_rss_MB=baseline_kb / 1024, peak_rss_MB=peak_kb / 1024,
                       increase_rss_MB=(peak_kb - baseline_kb) / 1024,

@@ -6,6 +6,7 @@ femvalid, SfePy's default pipeline and SfePy at its best each in a fresh process
 platen reactions, prints the tables and writes ``results.md`` and ``results.json``.
 
     python -m benchmarks.run                  # P1 30k, 300k, 1M and P2 300k dofs (15-40 min on 2 cores)
+    python -m benchmarks.run --engines femvalid,femvalid-pyamg   # femvalid's kernels against its pyamg path
     python -m benchmarks.run --sizes small    # the 30k case only: a smoke test, under a minute
     python -m benchmarks.run --quick          # skip SfePy's direct solver above 100k dofs
 
@@ -188,6 +189,9 @@ def run_case(case, args, done: list[dict], workdir: Path) -> dict:
             if engine in displacements:
                 result["agreement"][engine] = agreement(displacements["femvalid"], displacements[engine], k_ours,
                                                         result["runs"][engine]["stiffness_N_per_mm"])
+        if "femvalid-pyamg" in displacements:  # femvalid's kernels against its pyamg reference path
+            result["reference_agreement"] = agreement(displacements["femvalid"], displacements["femvalid-pyamg"],
+                                                      k_ours, result["runs"]["femvalid-pyamg"]["stiffness_N_per_mm"])
     return result
 
 
@@ -222,7 +226,8 @@ def main(argv=None) -> int:
     print(f"written: {args.output_dir / 'results.md'}, {args.output_dir / 'results.json'}")
     failed = [c["case"] for c in results["cases"] if c["runs"].get("femvalid", {}).get("status") not in (None, "ok")]
     disagree = [c["case"] for c in results["cases"]
-                if any(max(a.values()) > AGREEMENT_LIMIT for a in c["agreement"].values())]
+                if any(max(a.values()) > AGREEMENT_LIMIT
+                       for a in [*c["agreement"].values(), *filter(None, [c.get("reference_agreement")])])]
     for what, names in (("femvalid failed", failed), (f"answers differ by more than {AGREEMENT_LIMIT:g}", disagree)):
         if names:
             log(f"benchmarks: {what}: {', '.join(names)}")

@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["chebyshev_smoother", "block_diagonals", "block_jacobi_spectral_radius", "use_chebyshev"]
+__all__ = ["chebyshev_smoother", "chebyshev_setup", "chebyshev_coefficients", "block_diagonals",
+           "block_jacobi_spectral_radius", "use_chebyshev"]
 
 #: Polynomial degree (products with the level matrix per smoothing step).
 DEGREE = 3
@@ -72,26 +73,45 @@ def block_jacobi_spectral_radius(A, D, Dinv, steps: int = LANCZOS_STEPS) -> floa
     return float(np.linalg.eigvalsh(T).max())
 
 
-def chebyshev_smoother(A: sp.bsr_matrix, degree: int = DEGREE, ratio: float = RATIO):
-    """A pyamg smoother ``f(A, x, b)``: x ← x + p(D⁻¹A) D⁻¹ (b − A x), in place."""
-    D, Dinv = block_diagonals(A)
-    upper = SAFETY * block_jacobi_spectral_radius(A, D, Dinv)
+def chebyshev_coefficients(upper: float, degree: int = DEGREE, ratio: float = RATIO):
+    """(θ, [(c₁, c₂), ...]) of the Chebyshev recurrence on [upper / ratio, upper].
+
+    The first step is d = D⁻¹ r / θ; each later one r ← r − A d, d ← c₁ d + c₂ D⁻¹ r;
+    every step adds d to x.
+    """
     lower = upper / ratio
     theta, delta = (upper + lower) / 2, (upper - lower) / 2
     sigma = theta / delta
+    rho = 1 / sigma
+    steps = []
+    for _ in range(degree - 1):
+        rho_next = 1 / (2 * sigma - rho)
+        steps.append((rho_next * rho, 2 * rho_next / delta))
+        rho = rho_next
+    return theta, steps
+
+
+def chebyshev_setup(A: sp.bsr_matrix, degree: int = DEGREE, ratio: float = RATIO):
+    """(D⁻¹ as block-diagonal BSR, θ, steps) of one level's Chebyshev smoother."""
+    D, Dinv = block_diagonals(A)
+    upper = SAFETY * block_jacobi_spectral_radius(A, D, Dinv)
+    theta, steps = chebyshev_coefficients(upper, degree, ratio)
+    return Dinv, theta, steps
+
+
+def chebyshev_smoother(A: sp.bsr_matrix, degree: int = DEGREE, ratio: float = RATIO):
+    """A pyamg smoother ``f(A, x, b)``: x ← x + p(D⁻¹A) D⁻¹ (b − A x), in place."""
+    Dinv, theta, steps = chebyshev_setup(A, degree, ratio)
 
     def smooth(_, x, b):
         r = b - A @ x if x.any() else b.copy()
         d = (Dinv @ r) / theta
         x += d
-        rho = 1 / sigma
-        for _ in range(degree - 1):
-            rho_next = 1 / (2 * sigma - rho)
+        for c1, c2 in steps:
             r -= A @ d
-            d *= rho_next * rho
-            d += (2 * rho_next / delta) * (Dinv @ r)
+            d *= c1
+            d += c2 * (Dinv @ r)
             x += d
-            rho = rho_next
 
     return smooth
 

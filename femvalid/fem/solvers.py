@@ -11,6 +11,20 @@ cheaply factorised) layer, which keeps the count near the homogeneous one (12 �
 P1, 18 → 27 → 25 P2). When CG stagnates, as AMG was seen to on thin struts and strong
 stiffness contrasts, the direct solver takes over where it fits; an unconverged
 answer is never returned.
+
+The solvers by name (:data:`SOLVERS`; ``SolveReport.method`` says which ran, and
+results.json records it):
+
+- ``direct``: SuperLU.
+- ``cg-amg``: the reference path, pyamg's hierarchy, cycle and CG on scipy's products.
+- ``cg-amg-numba``: the same hierarchy, cycle and CG run by femvalid's own kernels
+  (:mod:`femvalid.fem.kernels`): the same iteration counts, the answer within the
+  tolerance, every bit reproducible.
+- ``cg-pmg-numba``: for P2, p-multigrid: Chebyshev on the P2 matrix over the AMG
+  W-cycle of the vertex (P1) Galerkin problem (needs the elements; otherwise it is
+  ``cg-amg-numba``).
+
+``auto`` (:func:`choose_solver`) picks by size, element order and interface.
 """
 
 from __future__ import annotations
@@ -26,7 +40,7 @@ import scipy.sparse.linalg as spla
 from femvalid.errors import JobError
 from femvalid.fem.smoothers import use_chebyshev
 
-__all__ = ["SolveReport", "PreparedSolver", "solve", "rigid_body_modes", "SOLVERS", "DIRECT_MAX_DOFS"]
+__all__ = ["SolveReport", "PreparedSolver", "solve", "choose_solver", "rigid_body_modes", "SOLVERS", "DIRECT_MAX_DOFS"]
 
 #: "auto" solves directly up to this many dofs.
 DIRECT_MAX_DOFS = 30_000
@@ -84,7 +98,7 @@ def _residual(A, x, b) -> float:
     return float(np.linalg.norm(b - A @ x) / norm) if norm > 0 else 0.0
 
 
-def _direct(A, nodes=None, interface=None):
+def _direct(A, nodes=None, interface=None, elements=None):
     """SuperLU factors of A; returns the apply function (b, x0, rtol) → (x, iterations)."""
     lu = spla.splu(sp.csc_matrix(A))
     return "direct-superlu", lambda b, x0, rtol: (lu.solve(b), 1)
@@ -147,23 +161,32 @@ def _in_precision(cycle, dtype):
     return spla.LinearOperator(cycle.shape, lambda r: (cycle @ r.astype(dtype)).astype(np.float64), dtype=np.float64)
 
 
-def _amg_cg(A, nodes=None, interface=None, maxiter=400):
-    """The AMG hierarchy of A (built once); returns the CG apply function (b, x0, rtol) → (x, iterations)."""
+def _hierarchy(A, nodes=None, tied: bool = False, dtype=PRECONDITIONER_DTYPE):
+    """pyamg's smoothed-aggregation hierarchy of A (3×3 blocks, rigid-body modes of ``nodes``), in ``dtype``."""
     import pyamg
-    from pyamg.krylov import cg
 
     B = rigid_body_modes(nodes) if nodes is not None else None
-    tied = interface is not None and len(interface) > 0
     # Across a 1000:1 interface the coupling is ~0.03 of the diagonals' geometric mean: a
     # threshold above it keeps aggregates within one material (34 instead of 43 P2 iterations).
     strength = ("symmetric", {"theta": INTERFACE_THETA if tied else THETA})
     # Sparse LU on the coarsest level: pyamg's default dense pseudo-inverse took seconds there.
-    dtype = PRECONDITIONER_DTYPE
     with _spectral_radius_in_precision():
-        ml = pyamg.smoothed_aggregation_solver(sp.bsr_matrix(A, blocksize=(3, 3)).astype(dtype),
-                                               B=None if B is None else B.astype(dtype), symmetry="symmetric",
-                                               strength=strength, max_coarse=1000, coarse_solver="splu",
-                                               improve_candidates=IMPROVE_CANDIDATES)
+        return pyamg.smoothed_aggregation_solver(sp.bsr_matrix(A, blocksize=(3, 3)).astype(dtype),
+                                                 B=None if B is None else B.astype(dtype), symmetry="symmetric",
+                                                 strength=strength, max_coarse=1000, coarse_solver="splu",
+                                                 improve_candidates=IMPROVE_CANDIDATES)
+
+
+def _amg_cg(A, nodes=None, interface=None, elements=None, maxiter=400):
+    """The AMG hierarchy of A (built once); returns the CG apply function (b, x0, rtol) → (x, iterations).
+
+    The reference path: pyamg's hierarchy, cycle and CG, scipy's products.
+    """
+    from pyamg.krylov import cg
+
+    tied = interface is not None and len(interface) > 0
+    dtype = PRECONDITIONER_DTYPE
+    ml = _hierarchy(A, nodes, tied, dtype)
     use_chebyshev(ml)
     M = _in_precision(ml.aspreconditioner(cycle=CYCLE), dtype)
     method = "cg-amg-sa" + ("-single" if dtype == np.float32 else "")
@@ -179,7 +202,107 @@ def _amg_cg(A, nodes=None, interface=None, maxiter=400):
     return method, apply
 
 
-SOLVERS = {"direct": _direct, "cg-amg": _amg_cg}
+def _kernel_cg(A, cycle, interface, method: str, maxiter: int):
+    """CG with femvalid's kernels around ``cycle`` (a KernelCycle), the interface layer solved exactly."""
+    from femvalid.fem.kernels_cycle import cg
+
+    backend = cycle.backend
+    Ak = backend.matrix(sp.bsr_matrix(A, blocksize=(3, 3)), np.float64)
+    M = cycle.apply
+    if interface is not None and len(interface) > 0:
+        M = _interface_wrapped_kernels(A, Ak, cycle, np.unique(interface))
+        method += "+interface"
+
+    def apply(b, x0, rtol):
+        x, iterations, _ = cg(backend, Ak, b, x0=x0, rtol=rtol, maxiter=maxiter, M=M)
+        return backend.to_host(x), iterations
+
+    return method, apply
+
+
+def _interface_wrapped_kernels(A, Ak, cycle, interface: np.ndarray):
+    """:func:`_interface_wrapped` with the kernel backend's products: M(r, z) writes z."""
+    from femvalid.fem.constraints import bsr_rows
+
+    be = cycle.backend
+    lu = spla.splu(sp.csc_matrix(bsr_rows(sp.bsr_matrix(A, blocksize=(3, 3)), interface)[:, interface]))
+    n = A.shape[0]
+    work, inner = be.zeros(n, np.float64), be.zeros(n, np.float64)
+
+    def apply(r, z):
+        z[:] = 0.0
+        z[interface] = lu.solve(r[interface])
+        be.matvec(Ak, z, work, 2, r)  # work = r − A z
+        cycle.apply(work, inner)
+        z += inner
+        be.matvec(Ak, z, work, 2, r)
+        z[interface] += lu.solve(work[interface])
+
+    return apply
+
+
+def _amg_cg_numba(A, nodes=None, interface=None, elements=None, maxiter=400):
+    """``cg-amg`` with femvalid's numba kernels: pyamg's hierarchy, the same cycle, own products and CG."""
+    from femvalid.fem.kernels import get_backend
+    from femvalid.fem.kernels_cycle import KernelCycle
+
+    tied = interface is not None and len(interface) > 0
+    dtype = PRECONDITIONER_DTYPE
+    ml = _hierarchy(A, nodes, tied, dtype)
+    cycle = KernelCycle(get_backend("numba"), ml, dtype, cycle=CYCLE)
+    return _kernel_cg(A, cycle, interface, "cg-amg-sa-single-numba", maxiter)
+
+
+def _pmg_cg_numba(A, nodes=None, interface=None, elements=None, maxiter=400):
+    """P2: Chebyshev on the P2 matrix over the AMG W-cycle of its vertex (P1) Galerkin problem.
+
+    Needs the quadratic elements (VTK order); on other meshes it is ``cg-amg-numba``.
+    """
+    from femvalid.fem.kernels import get_backend
+    from femvalid.fem.kernels_cycle import KernelCycle, p_level
+
+    if elements is None or elements.shape[1] != 10:
+        return _amg_cg_numba(A, nodes, interface, elements, maxiter)
+    backend = get_backend("numba")
+    tied = interface is not None and len(interface) > 0
+    dtype = PRECONDITIONER_DTYPE
+    top, A1, vertices = p_level(backend, A, elements, dtype)
+    ml = _hierarchy(A1, None if nodes is None else nodes[vertices], tied, dtype)
+    del A1
+    cycle = KernelCycle(backend, ml, dtype, top=[top], cycle=CYCLE)
+    return _kernel_cg(A, cycle, interface, "cg-pmg-amg-sa-single-numba", maxiter)
+
+
+#: Solvers by name: set-up functions (A, nodes, interface, elements) → (method name, apply(b, x0, rtol) → (x, iterations)).
+SOLVERS = {"direct": _direct, "cg-amg": _amg_cg, "cg-amg-numba": _amg_cg_numba, "cg-pmg-numba": _pmg_cg_numba}
+#: The iterative ones (a stagnated solve falls back to the direct solver).
+ITERATIVE = ("cg-amg", "cg-amg-numba", "cg-pmg-numba")
+
+
+def _numba_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("numba") is not None
+
+
+def choose_solver(dofs: int, elements: np.ndarray | None = None, interface: np.ndarray | None = None,
+                  direct_max_dofs: int = DIRECT_MAX_DOFS) -> str:
+    """The solver ``"auto"`` picks for a system of ``dofs`` unknowns.
+
+    The direct solver up to ``direct_max_dofs``; above, CG with femvalid's kernels
+    (``cg-amg`` where numba is missing): p-multigrid for quadratic elements without a
+    stiff-to-soft interface, where it was measured to hold (the P2 benchmark: 12
+    iterations against 20); the AMG cycle otherwise (at a 1000:1 interface p-multigrid
+    needed 56 iterations against 27).
+    """
+    if dofs <= direct_max_dofs:
+        return "direct"
+    if not _numba_available():
+        return "cg-amg"
+    tied = interface is not None and len(interface) > 0
+    if elements is not None and elements.shape[1] == 10 and not tied:
+        return "cg-pmg-numba"
+    return "cg-amg-numba"
 
 
 class PreparedSolver:
@@ -190,21 +313,24 @@ class PreparedSolver:
     A : sparse SPD matrix (3N × 3N, N/mm)
     nodes : ndarray (N, 3), optional
         Node coordinates (mm) for the AMG near-null space (rigid-body modes).
-    method : {"auto", "direct", "cg-amg"}
+    method : "auto" or a name in :data:`SOLVERS`
+        ``"auto"``: see :func:`choose_solver`.
     interface : ndarray, optional
         Dofs of a tied interface between bodies of very different stiffness; AMG-CG
         then solves that layer exactly in each preconditioning step.
+    elements : ndarray (m, 4 | 10), optional
+        The mesh's elements (VTK order): with quadratic ones, p-multigrid can be used.
     """
 
     def __init__(self, A, nodes=None, method: str = "auto", interface: np.ndarray | None = None,
-                 source: str = "solver"):
+                 source: str = "solver", elements: np.ndarray | None = None):
         if method == "auto":
-            method = "direct" if A.shape[0] <= DIRECT_MAX_DOFS else "cg-amg"
+            method = choose_solver(A.shape[0], elements, interface)
         if method not in SOLVERS:
             raise ValueError(f"unknown solver {method!r}; known: {', '.join(SOLVERS)}")
         self.A, self.kind, self.source = A, method, source
         t0 = time.perf_counter()
-        self.method, self._apply = SOLVERS[method](A, nodes=nodes, interface=interface)
+        self.method, self._apply = SOLVERS[method](A, nodes=nodes, interface=interface, elements=elements)
         self.setup_seconds = time.perf_counter() - t0
         self._setup_reported = False
         self._direct = None
@@ -223,7 +349,7 @@ class PreparedSolver:
         t0 = time.perf_counter()
         x, iterations = self._apply(b, x0, rtol)
         report = SolveReport(self.method, len(b), iterations, _residual(A, x, b), setup, time.perf_counter() - t0)
-        if self.kind == "cg-amg" and not report.residual <= 10 * rtol:
+        if self.kind in ITERATIVE and not report.residual <= 10 * rtol:
             if len(b) > FALLBACK_MAX_DOFS:
                 raise JobError(self.source, f"CG with AMG stagnated at relative residual {report.residual:.2e} "
                                             f"after {report.iterations} iterations; the system is too large for the "
@@ -243,6 +369,6 @@ class PreparedSolver:
 
 
 def solve(A, b, nodes=None, method: str = "auto", rtol: float = RTOL, source: str = "solver",
-          interface: np.ndarray | None = None, x0: np.ndarray | None = None):
+          interface: np.ndarray | None = None, x0: np.ndarray | None = None, elements: np.ndarray | None = None):
     """Solve A x = b once; returns (x, SolveReport). See :class:`PreparedSolver`."""
-    return PreparedSolver(A, nodes, method, interface, source).solve(b, rtol, x0)
+    return PreparedSolver(A, nodes, method, interface, source, elements).solve(b, rtol, x0)
