@@ -54,7 +54,8 @@ def test_corpus(capsys, tmp_path, command, name, expected):
     assert not outdir.exists()
 
 
-@pytest.mark.parametrize("command, name", [("check", "png_renamed.stl"), ("run", "study_negative_force.toml")])
+@pytest.mark.parametrize("command, name", [("check", "png_renamed.stl"), ("run", "study_negative_force.toml"),
+                                           ("run", "study_torque_inf_string.toml")])
 def test_corpus_in_a_subprocess(tmp_path, command, name):
     """The entry point as a user runs it, with a relative path."""
     expected = EXPECTED[command][name].format(path=f"tests/corpus/{name}", dir=CORPUS)

@@ -19,8 +19,10 @@ A longer campaign, with hypothesis' per-test statistics::
 
 from __future__ import annotations
 
+import copy
 import datetime
 import faulthandler
+import json
 import math
 import os
 import re
@@ -44,6 +46,9 @@ from femvalid.geometry.checks import load_surface
 from femvalid.geometry.implants import box_surface, prism_surface
 from femvalid.geometry.stl import StlData, read_stl
 from femvalid.loadcases import loadcase_from_table
+from femvalid.loadcases.loadcase import (FATIGUE_CRITERIA, FIXTURES, FORCE_RANGE_N, PLATEN_ROTATIONS,
+                                         TORQUE_RANGE_NMM)
+from femvalid.loadcases.registry import LOADCASE_TYPES
 from femvalid.materials import get_material
 from femvalid.study.studyfile import read_study, read_toml
 
@@ -91,8 +96,12 @@ def _stl_bytes(triangles, binary: bool, tmp: Path, header: bytes | None = None) 
 # -- guards ---------------------------------------------------------------------------
 
 
-class Hang(Exception):
-    """An example ran longer than EXAMPLE_TIME_S."""
+class Hang(BaseException):
+    """An example ran longer than EXAMPLE_TIME_S.
+
+    A BaseException, as KeyboardInterrupt is: code under test that catches Exception
+    (to turn a library's failure into an InputError) must not swallow the guard's signal.
+    """
 
 
 @contextmanager
@@ -469,6 +478,8 @@ def scalars(integers):
         st.text(max_size=12),
         st.sampled_from(["", ".", "..", "...", "/", "a/b", "../escape", "ti6al4v-am", "pu-foam-15", "unobtainium",
                          "bonded", "frictionless", "axial_compression", "subsidence", "both", "bottom", "tied", "mm",
+                         "compression_shear", "torsion", "fitted", "flat", "free", "fixed", "goodman", "x", "y",
+                         "sizes/*.stl", "**", "*",
                          "A", "cube.stl", "lc.toml", "study.toml", "x" * 300, "a\x00b", "é", "\u202e", "\x1b[31m"]),
         st.datetimes(), st.dates(), st.times(),
     )
@@ -498,12 +509,17 @@ def valid_study() -> dict:
         "design": [
             {"name": "cube", "revision": "A", "stl": "cube.stl", "material": "ti6al4v-am", "units": "mm"},
             {"name": "cube", "revision": "B", "stl": "cube.stl", "material": {"E": 110000.0, "nu": 0.3, "yield": 880.0}},
+            {"name": "sizes", "family": {"stl": "sizes/*.stl"}, "material": "peek"},
         ],
         "loadcase": [
             {"name": "axial", "type": "axial_compression", "force": 1000.0, "platens": "bonded", "contact_tolerance": 0.05},
             {"name": "sub", "type": "subsidence", "force": 500.0, "blocks": "both", "block_material": "pu-foam-15",
              "block_size": [50, 50, 20], "interface": "tied"},
             {"file": "lc.toml"},
+            {"name": "shear", "type": "compression_shear", "force": 800.0, "angle_deg": 45.0, "shear_direction": "y",
+             "fixture": "flat", "platen_rotation": "free", "ball_height_mm": 20.0, "fatigue_ratio": 10.0,
+             "fatigue_criterion": "gerber"},
+            {"name": "twist", "type": "torsion", "preload_N": 100.0, "torque_Nmm": 2000.0, "fatigue_ratio": -1.0},
         ],
         "criteria": {"min_safety_factor": 1.5, "max_gci_percent": 5},
         "validation": [{"design": "cube", "revision": "A", "loadcase": "axial", "quantity": "stiffness_N_per_mm",
@@ -543,6 +559,9 @@ def mutate(data, draw, value_strategy=HOSTILE, times=(1, 4)):
 def study_dir(tmp_path):
     write_stl(tmp_path / "cube.stl", CUBE)
     (tmp_path / "lc.toml").write_text(toml_document(VALID_LOADCASE_FILE))
+    (tmp_path / "sizes").mkdir()
+    for stem, scale in (("small", 0.8), ("large", 1.2)):  # a family { stl = "sizes/*.stl" }
+        write_stl(tmp_path / "sizes" / f"{stem}.stl", CUBE * scale)
     return tmp_path
 
 
@@ -566,10 +585,10 @@ def check_study_file(path: Path):
         assert d.stl.is_file() and d.units in ("mm", "cm", "m", "in")
         assert d.material.youngs_modulus_MPa > 0 and math.isfinite(d.material.youngs_modulus_MPa)
         assert -1 < d.material.poisson_ratio < 0.5
+        assert d.family is None or d.family["kind"] in ("stl", "cage")
+    assert len({(d.name, d.revision) for d in study.designs}) == len(study.designs)
     for c in study.loadcases:
-        assert math.isfinite(c.force_N) and c.force_N > 0
-        assert math.isfinite(c.contact_tolerance_mm) and c.contact_tolerance_mm > 0
-        assert all(math.isfinite(v) and v > 0 for v in c.block_size_mm)
+        check_accepted_loadcase(c)
     assert all(math.isfinite(v) and v >= 0 for v in study.criteria.values())
     return study
 
@@ -578,7 +597,12 @@ def test_valid_study_reads(study_dir):
     path = study_dir / "study.toml"
     path.write_text(toml_document(valid_study()))
     study = check_study_file(path)
-    assert [c.name for c in study.loadcases] == ["axial", "sub", "from-file"] and len(study.designs) == 2
+    assert [c.name for c in study.loadcases] == ["axial", "sub", "from-file", "shear", "twist"]
+    assert [(d.name, d.revision) for d in study.designs] == [("cube", "A"), ("cube", "B"), ("sizes", "large"),
+                                                            ("sizes", "small")]
+    shear, twist = study.loadcases[3:]
+    assert (shear.fixture, shear.platen_rotation, shear.angle_deg, shear.fatigue_criterion) == ("flat", "free", 45.0, "gerber")
+    assert (twist.force_N, twist.torque_Nmm, twist.fatigue_ratio) == (100.0, 2000.0, -1.0)
 
 
 def test_toml_writer_round_trips():
@@ -629,7 +653,8 @@ def test_loadcase_file_mutations(study_dir, data, as_text):
     if as_text:
         (study_dir / "lc.toml").write_bytes(data.draw(st.text(max_size=300), label="text").encode("utf-8", "surrogatepass"))
     else:
-        case = dict(VALID_LOADCASE_FILE, type=data.draw(st.sampled_from(["axial_compression", "subsidence"]), label="type"))
+        kind = data.draw(st.sampled_from(sorted(LOADCASE_BASES)), label="type")
+        case = dict(copy.deepcopy(LOADCASE_BASES[kind]), name="from-file", description="cervical", source="fuzz")
         (study_dir / "lc.toml").write_text(toml_document(mutate(case, data.draw)))
     out = check_study_file(path)
     if isinstance(out, FemvalidError) and str(study_dir / "lc.toml") in str(out):
@@ -651,8 +676,387 @@ def test_loadcase_from_table(data):
     if isinstance(out, FemvalidError):
         assert_clean_error(out, "lc-origin.toml", raw_one_line=False)
     else:
-        assert math.isfinite(out.force_N) and out.force_N > 0 and set(out.name) != {"."}
-        assert out.type in ("axial_compression", "subsidence")
+        check_accepted_loadcase(out)
+
+
+# -- the new load-case surface: fixtures, compression-shear, torsion, fatigue ---------------
+
+#: A valid table of each registered type, using the type's own keys and the fixture and fatigue keys.
+LOADCASE_BASES = {
+    "axial_compression": {"name": "ax", "type": "axial_compression", "force": 1000.0, "platens": "bonded",
+                          "fixture": "flat", "platen_rotation": "free", "ball_height_mm": 20.0,
+                          "contact_tolerance": 0.05, "fatigue_ratio": 10.0, "fatigue_criterion": "goodman"},
+    "compression_shear": {"name": "cs", "type": "compression_shear", "force": 1000.0, "angle_deg": 45.0,
+                          "shear_direction": "y", "fixture": "fitted", "platen_rotation": "free",
+                          "ball_height_mm": 15.0, "fatigue_ratio": 10, "fatigue_criterion": "gerber"},
+    "torsion": {"name": "tor", "type": "torsion", "preload_N": 100.0, "torque_Nmm": 2000.0, "fixture": "flat",
+                "fatigue_ratio": -1.0, "fatigue_criterion": "soderberg"},
+    "subsidence": {"name": "sub", "type": "subsidence", "force": 500.0, "blocks": "bottom",
+                   "interface": "frictionless", "block_size": [40, 40, 10], "offset_mm": [1.5, -2],
+                   "fixture": "flat", "platen_rotation": "free"},
+    "lattice_compression": {"name": "lat", "type": "lattice_compression", "force": 100.0, "platens": "frictionless"},
+}
+
+#: What a careless or hostile user writes for each key: typos, wrong types, numbers as
+#: strings ("nan", "inf"), boundaries and just past them, huge and negative values.
+EDGE = {
+    "type": [*sorted(LOADCASE_BASES), "compression-shear", "Torsion", "shear", "fatigue", ""],
+    "force": [1000, 1e-3, 9.99e-4, 1e6, 1.000001e6, 0, -0.0, -1000, 1e300, "1000", "nan", "inf", math.nan,
+              math.inf, True, [1000]],
+    "fixture": [*FIXTURES, "fited", "Flat", "FLAT", " flat", "", "flat\n", "bonded", ["flat"], {"kind": "flat"}, 1, True],
+    "platen_rotation": [*PLATEN_ROTATIONS, "Free", "rotating", "ball", "", True, False, 0, ["free"]],
+    "ball_height_mm": [0, -0.0, 20, 1000, 1000.0001, -1000, -1001, 1e308, "20", "inf", "nan", math.nan, math.inf,
+                       True, [20.0]],
+    "fatigue_ratio": [10, -1, 0.1, 0, 0.0, -0.0, 1, 1.0, 1000, -1000, 1000.5, 1e308, "10", "nan", "inf", math.nan,
+                      -math.inf, True, False, [10]],
+    "fatigue_criterion": [*FATIGUE_CRITERIA, "Goodman", "walker", "morrow", "", "gerber ", ["goodman"], 1, True],
+    "angle_deg": [0, 45, 89.999, 90, 90.0, 135, 180, 360, -0.0, -1e-9, -45, 1e308, "45", "nan", "inf", math.nan,
+                  math.inf, True, [45]],
+    "shear_direction": ["x", "y", "z", "X", "-x", "", "xy", "anterior", ["x"], 0, True],
+    "torque_Nmm": [2000, -2000, 1e-3, -1e-3, 9e-4, 0, -0.0, 1e8, -1e8, 1.00001e8, -1e9, 1e12, -1e308, "2000",
+                   "inf", "-inf", "nan", math.nan, math.inf, True, [1000], {"value": 1000}],
+    "preload_N": [0, -0.0, 100, -100, 1e-3, 1e-4, 1e6, 1.000001e6, 1e300, "100", "nan", math.nan, math.inf, True,
+                  [100]],
+    "offset_mm": [[0, 0], [1.5, -2], [1, 2, 3], [1], [], [999.9, 0], [1000, 0], [0, -1e3], ["1", 2], [math.nan, 0],
+                  [math.inf, 0], [True, 0], [[1, 2]], "1,2", 1.5, {"x": 1, "y": 2}],
+    "block_size": [[50, 50, 20], [40, 40, 10], [10, 10], [10, -1, 5], [0, 10, 10], [1e300, 1e300, 1e300],
+                   [1000, 1000, 1000], [1001, 10, 10], ["50", 50, 20], [math.inf, 1, 1], [math.nan, 1, 1],
+                   "50x50x20", 50],
+    "blocks": ["both", "bottom", "top", "", ["both"]],
+    "interface": ["tied", "frictionless", "bonded", "Tied", "", ["tied"]],
+    "block_material": ["pu-foam-15", "pu-foam-40", "foam", {"E": 50.0, "nu": 0.3}, {"E": math.nan, "nu": 0.3}, 15],
+    "platens": ["bonded", "frictionless", "glued", "", ["bonded"]],
+    "contact_tolerance": [0.05, 1e-300, 0, -0.05, 1e300, "0.05", math.nan, math.inf],
+}
+#: Keys edited: every key above, and a few that only some types take or none does.
+EDIT_KEYS = sorted(EDGE) + ["name", "bone", "description", "source", "shear_angle", "torque", "preload", "fixtures"]
+ORIGIN = "lc-origin.toml [[loadcase]] #1"
+
+
+def check_accepted_loadcase(c) -> None:
+    """What an accepted load case must hold: each choice one of its values, each number finite and in range."""
+    assert isinstance(c.name, str) and c.name and set(c.name) != {"."} and not set(c.name) & set("/\\\0"), c.name
+    assert c.type in LOADCASE_TYPES
+    assert c.platens in ("bonded", "frictionless") and c.fixture in FIXTURES, (c.platens, c.fixture)
+    assert c.platen_rotation in PLATEN_ROTATIONS and c.fatigue_criterion in FATIGUE_CRITERIA
+    numbers = [c.force_N, c.ball_height_mm, c.contact_tolerance_mm, c.angle_deg, c.torque_Nmm, *c.block_size_mm]
+    assert all(type(v) is float and math.isfinite(v) for v in numbers), numbers
+    low, high = FORCE_RANGE_N
+    assert low <= c.force_N <= high or (c.type == "torsion" and c.force_N == 0), c.force_N
+    assert abs(c.ball_height_mm) <= 1e3 and c.contact_tolerance_mm > 0
+    assert c.fatigue_ratio is None or (type(c.fatigue_ratio) is float and c.fatigue_ratio not in (0, 1)
+                                       and abs(c.fatigue_ratio) <= 1e3), c.fatigue_ratio
+    if c.type == "compression_shear":
+        assert 0 <= c.angle_deg < 90 and c.shear_direction in ("x", "y"), (c.angle_deg, c.shear_direction)
+    if c.type == "torsion":
+        assert TORQUE_RANGE_NMM[0] <= abs(c.torque_Nmm) <= TORQUE_RANGE_NMM[1], c.torque_Nmm
+    if c.type == "subsidence":
+        assert c.blocks in ("both", "bottom") and c.interface in ("tied", "frictionless")
+        assert len(c.block_size_mm) == 3 and all(0 < v <= 1e3 for v in c.block_size_mm), c.block_size_mm
+        offset = c.options["offset_mm"]
+        assert len(offset) == 2 and all(type(v) is float and abs(v) < 1e3 for v in offset), offset
+    json.dumps(c.to_dict(), allow_nan=False, default=str)  # what results.json records: no NaN, no infinity
+
+
+def check_loadcase_table(table: dict):
+    """Validate ``table``; assert the property; return the LoadCase or the error."""
+    out, _ = call(loadcase_from_table, table, ORIGIN)
+    outcome("loadcase_from_table", out)
+    if isinstance(out, FemvalidError):
+        assert_clean_error(out, "lc-origin.toml", raw_one_line=False)
+    else:
+        check_accepted_loadcase(out)
+    return out
+
+
+def test_loadcase_bases_are_valid():
+    assert set(LOADCASE_BASES) == set(LOADCASE_TYPES)  # a new type gets a base here (and its keys in EDGE)
+    for table in LOADCASE_BASES.values():
+        assert not isinstance(check_loadcase_table(copy.deepcopy(table)), FemvalidError)
+
+
+@FUZZ
+@given(data=st.data())
+def test_loadcase_new_keys(data):
+    """Each type's valid table with a few keys set to typical hostile values, to any value, or deleted."""
+    kind = data.draw(st.sampled_from(sorted(LOADCASE_BASES)), label="type")
+    table = copy.deepcopy(LOADCASE_BASES[kind])
+    for _ in range(data.draw(st.integers(1, 3), label="edits")):
+        key = data.draw(st.sampled_from(EDIT_KEYS), label="key")
+        op = data.draw(st.sampled_from(["edge", "edge", "edge", "hostile", "delete"]), label="op")
+        if op == "delete":
+            table.pop(key, None)
+        elif op == "edge" and key in EDGE:
+            table[key] = copy.deepcopy(data.draw(st.sampled_from(EDGE[key]), label=key))
+        else:
+            table[key] = data.draw(HOSTILE_TOML_NUMBERS, label=key)
+    check_loadcase_table(table)
+
+
+def _around(*bounds):
+    out = []
+    for b in bounds:
+        for v in (b, -b):
+            out += [v, math.nextafter(v, math.inf), math.nextafter(v, -math.inf)]
+    return out
+
+
+BOUNDARY = st.sampled_from(_around(0.0, 1.0, 1e-3, 90.0, 1e3, 1e6, 1e8))
+RANGE_NUMBERS = st.one_of(BOUNDARY, BOUNDARY, st.floats(), INT64, st.integers(-2000, 2000),
+                          st.sampled_from([0, 1, -1, 10, 90, 1000, -1000, 10**6, 10**8]))
+#: key: (type whose base takes it, accepted(v), what refusing a finite v must state, where the LoadCase keeps it)
+NUMBER_RANGES = {
+    "force": ("compression_shear", lambda v: 1e-3 <= v <= 1e6,
+              lambda v: ["positive"] if v <= 0 else ["0.001", "1e+06"], lambda c, i: c.force_N),
+    "torque_Nmm": ("torsion", lambda v: 1e-3 <= abs(v) <= 1e8, lambda v: ["0.001", "1e+08"], lambda c, i: c.torque_Nmm),
+    "preload_N": ("torsion", lambda v: v == 0 or 1e-3 <= v <= 1e6, lambda v: ["0", "0.001", "1e+06"],
+                  lambda c, i: c.force_N),
+    "angle_deg": ("compression_shear", lambda v: 0 <= v < 90, lambda v: ["0", "90"], lambda c, i: c.angle_deg),
+    "ball_height_mm": ("axial_compression", lambda v: abs(v) <= 1e3, lambda v: ["-1000", "1000"],
+                       lambda c, i: c.ball_height_mm),
+    "fatigue_ratio": ("torsion", lambda v: v not in (0, 1) and abs(v) <= 1e3, lambda v: ["0", "1", "-1000", "1000"],
+                      lambda c, i: c.fatigue_ratio),
+    "contact_tolerance": ("axial_compression", lambda v: v > 0, lambda v: ["positive"],
+                          lambda c, i: c.contact_tolerance_mm),
+    "offset_mm": ("subsidence", lambda v: abs(v) < 1e3, lambda v: ["1000"], lambda c, i: c.options["offset_mm"][i]),
+    "block_size": ("subsidence", lambda v: 0 < v <= 1e3, lambda v: ["positive", "1000"],
+                   lambda c, i: c.block_size_mm[i]),
+}
+
+
+@FUZZ
+@given(key=st.sampled_from(sorted(NUMBER_RANGES)), value=RANGE_NUMBERS, position=st.integers(0, 2))
+def test_loadcase_number_ranges(key, value, position):
+    """Any number for a numeric key: kept as given when in its physical range, else refused naming the key and the range."""
+    kind, accepted, stated, kept = NUMBER_RANGES[key]
+    table = copy.deepcopy(LOADCASE_BASES[kind])
+    index = position % len(table[key]) if isinstance(table.get(key), list) else None
+    if index is None:
+        table[key] = value
+    else:
+        table[key][index] = value
+    out = check_loadcase_table(table)
+    v = float(value)
+    if accepted(v):
+        assert not isinstance(out, FemvalidError), (key, value, str(out))
+        assert kept(out, index) == v, (key, value, kept(out, index))
+    else:
+        assert isinstance(out, InputError), (key, value, out)
+        message = str(out)
+        assert key in message and (repr(value) in message or repr(v) in message), message
+        if math.isfinite(v):
+            assert all(s in message for s in stated(v)), (message, stated(v))
+
+
+#: Found while fuzzing the new keys: a range the message did not state, a bound that was
+#: missing (a 1e300 mm foam block went on to the mesher), a value printed as its bound
+#: (1000000.5 N as "1e+06 N"), a missing key reported as "got None".
+NEW_KEY_REGRESSIONS = {
+    "fatigue_ratio beyond 1000": ("torsion", {"fatigue_ratio": 1e4}, "a number from -1000 to 1000 other than 0 and 1"),
+    "block_size of 1e300 mm": ("subsidence", {"block_size": [1e300, 40, 10]}, "each up to 1000 mm, got [1e+300, 40, 10]"),
+    "offset_mm of 1000 mm": ("subsidence", {"offset_mm": [1e3, 0]}, "each under 1000 mm in magnitude"),
+    "force just past its range": ("axial_compression", {"force": 1000000.5},
+                                  "'force' = 1000000.5 N is outside the physically sensible range 0.001–1e+06 N"),
+    "torsion without a torque": ("torsion", {"torque_Nmm": None}, "missing 'torque_Nmm'"),
+    "torsion without a preload": ("torsion", {"preload_N": None}, "missing 'preload_N'"),
+    "torque as a string": ("torsion", {"torque_Nmm": "inf"}, "got 'inf'"),
+    "angle of 90 degrees": ("compression_shear", {"angle_deg": 90}, "from 0 to under 90 degrees"),
+}
+
+
+@pytest.mark.parametrize("name", NEW_KEY_REGRESSIONS)
+def test_new_key_regressions(name):
+    kind, edits, fragment = NEW_KEY_REGRESSIONS[name]
+    table = copy.deepcopy(LOADCASE_BASES[kind])
+    for key, value in edits.items():
+        table.pop(key) if value is None else table.__setitem__(key, value)
+    with pytest.raises(InputError) as info:
+        loadcase_from_table(table, ORIGIN)
+    assert fragment in str(info.value), str(info.value)
+    assert_clean_error(info.value, "lc-origin.toml")
+
+
+# -- families: family = { stl = "glob" } and parametric cages (femvalid.study.family) ---------
+
+
+@pytest.fixture
+def family_dir(study_dir):
+    """study_dir (sizes/small.stl, sizes/large.stl) and odd/: files a glob may catch that are no member."""
+    odd = study_dir / "odd"
+    odd.mkdir()
+    write_stl(odd / "my part.stl", CUBE)  # its stem is no name
+    write_stl(odd / "..stl", CUBE)  # its stem is made of dots
+    write_stl(odd / "small.stl", CUBE)  # the same stem as sizes/small.stl
+    write_stl(odd / ".hidden.stl", CUBE)
+    (odd / "empty.stl").write_bytes(b"")
+    (odd / "notes.txt").write_text("not an STL\n")
+    (odd / "dir.stl").mkdir()
+    os.symlink("loop.stl", odd / "loop.stl")
+    os.symlink("missing.stl", odd / "dangling.stl")
+    os.symlink("/dev/zero", odd / "zero.stl")
+    os.mkfifo(odd / "fifo.stl")
+    return study_dir
+
+
+GLOB_PIECES = ["sizes", "odd", "*", "**", "?", "*.stl", "s*.stl", "[sl]*.stl", "[!s]*", "[", "]", "[]", ".", "..",
+               "nothing", "cube.stl", "*.toml", "{small,large}.stl", "\\*", "~", ".*", "small.stl", "my part.stl",
+               "*.STL", "fifo.stl", "zero.stl", "loop.stl", "dir.stl", " ", "\u00e9"]
+GLOB = st.tuples(st.sampled_from(["sizes", "sizes", "odd", "odd", "*", "**", ".", ".."]),
+                 st.lists(st.sampled_from(["*.stl", "*", "small.stl", *GLOB_PIECES]), max_size=3)
+                 ).map(lambda t: "/".join([t[0], *t[1]]))
+PATTERNS = st.one_of(GLOB, GLOB, GLOB, GLOB, st.text(max_size=8), st.just(""), HOSTILE_TOML_NUMBERS)
+FAMILY_STL = st.one_of(GLOB, GLOB, GLOB, st.lists(GLOB, min_size=1, max_size=3), PATTERNS, st.lists(PATTERNS, max_size=3))
+
+
+@FUZZ
+@given(data=st.data(), absolute=st.booleans())
+def test_family_stl_globs(family_dir, data, absolute):
+    """family = { stl = ... }: any glob (or list, or other value) over a folder of odd files."""
+    stl = data.draw(FAMILY_STL, label="stl")
+    if absolute:
+        stl = [str(family_dir / p) if isinstance(p, str) else p for p in stl] if isinstance(stl, list) else \
+              str(family_dir / stl) if isinstance(stl, str) else stl
+    spec = data.draw(st.sampled_from([{"stl": stl}] * 6 + [{"stl": stl, "cage": {}}, {"STL": stl}, stl]), label="family")
+    design = {"name": "fam", "family": spec, "material": "peek"}
+    design.update(data.draw(st.sampled_from([{}] * 6 + [{"revision": "A"}, {"stl": "cube.stl"}, {"units": "in"},
+                                                        {"validation_uncertainty_percent": 5.0},
+                                                        {"validation_uncertainty_percent": -1}]), label="also"))
+    path = family_dir / "study.toml"
+    path.write_text(toml_document({"design": [design], "loadcase": [LOADCASE_BASES["axial_compression"]]}))
+    out = check_study_file(path)
+    if not isinstance(out, FemvalidError):
+        assert all(d.family["kind"] == "stl" and d.revision == d.stl.stem for d in out.designs)
+        assert len({d.stl for d in out.designs}) == len(out.designs)
+
+
+CAGE_NUMBERS = st.one_of(st.sampled_from([8, 10, 12, 12.5, 14, 22, 26, 30, 11, 13, 2, 3, 4.5, 6, 0, -0.0]),
+                         st.sampled_from([8, 10, 12.5, 26, 11, 0, -1, -5, 1e-3, 1e3, 1e308, 5e-324, 90, 45, -30,
+                                          math.nan, math.inf]),
+                         st.floats(), INT64, HOSTILE_TOML_NUMBERS)
+CAGE_KEYS = ["height_mm", "length_mm", "width_mm", "lordosis_deg", "corner_radius_mm", "window_length_mm",
+             "window_width_mm", "window_radius_mm", "resolution_mm"]
+CAGE_TABLES = st.one_of(
+    st.dictionaries(st.one_of(st.sampled_from(CAGE_KEYS), st.sampled_from(CAGE_KEYS), st.text(max_size=6)),
+                    st.one_of(CAGE_NUMBERS, st.lists(CAGE_NUMBERS, max_size=4)), max_size=4),
+    st.dictionaries(st.sampled_from(CAGE_KEYS), st.one_of(CAGE_NUMBERS, st.lists(CAGE_NUMBERS, max_size=3)),
+                    max_size=3),
+    # many values in lists: over the member limit
+    st.dictionaries(st.sampled_from(CAGE_KEYS[:4]), st.lists(st.integers(1, 40), min_size=8, max_size=12, unique=True),
+                    min_size=3, max_size=4),
+    HOSTILE_TOML_NUMBERS,
+)
+
+
+@FUZZ
+@given(cage=CAGE_TABLES)
+def test_family_cage_tables(study_dir, monkeypatch, cage):
+    """family = { cage = ... }: the table's parsing (keys, lists, duplicates, member count, names).
+
+    The geometry is not generated: ``cage_stl`` is replaced by a stand-in that makes the
+    InterbodyCage (which refuses impossible dimensions with ValueError, as the real one
+    does before any file is made) and returns a cube. gmsh on hostile dimensions is
+    tested once per known failure in test_cage_family_known_bugs below.
+    """
+    from femvalid.geometry.implants import InterbodyCage
+    from femvalid.study import generated
+    from femvalid.study.family import MAX_MEMBERS
+
+    made = []
+
+    def cage_stl(parameters, resolution_mm=1.0, source="cage"):
+        InterbodyCage(**parameters)
+        made.append((parameters, resolution_mm))  # checked below: family.py turns exceptions in here into InputErrors
+        return study_dir / "cube.stl"
+
+    monkeypatch.setattr(generated, "cage_stl", cage_stl)
+    path = study_dir / "study.toml"
+    path.write_text(toml_document({"design": [{"name": "cage", "family": {"cage": cage}, "material": "peek"}],
+                                   "loadcase": [LOADCASE_BASES["compression_shear"]]}))
+    out = check_study_file(path)
+    assert len(made) <= MAX_MEMBERS
+    for parameters, resolution_mm in made:
+        assert type(resolution_mm) is float and math.isfinite(resolution_mm) and resolution_mm > 0, resolution_mm
+        assert all(type(v) is float and math.isfinite(v) for v in parameters.values()), parameters
+    if not isinstance(out, FemvalidError):
+        assert len(out.designs) == len(made) and all(d.family["kind"] == "cage" and d.units == "mm" for d in out.designs)
+
+
+def test_family_regressions(family_dir):
+    """Families as a user gets them wrong: each an InputError naming the study file and what is wrong."""
+    cases = {
+        '{ stl = "sizes/*.step" }': "'stl' glob 'sizes/*.step' matches no file",
+        '{ stl = "odd/my*.stl" }': "'member name' must be a non-empty name",  # "my part"
+        '{ stl = "odd/..stl" }': "'member name' must not be made of dots only",
+        '{ stl = ["sizes/*.stl", "odd/small.stl"] }': "revision 'small' is listed twice",
+        '{ stl = "odd/dir.stl" }': "matches no file",  # a folder, not a file
+        '{ stl = "odd/fifo.stl" }': "matches no file",
+        '{ stl = "odd/zero.stl" }': "matches no file",
+        '{ stl = "odd/loop.stl" }': "matches no file",
+        '{ stl = [] }': "'stl' must be a glob",
+        '{ stl = "" }': "'stl' must be a glob",
+        '{ stl = "sizes/*.stl", cage = { height_mm = 10 } }': "must be { stl",
+        '"sizes/*.stl"': "must be { stl",
+        '{ cage = { height_mm = [10, 10.0] } }': "lists a value twice",
+        '{ cage = { heigth_mm = 10 } }': "unknown key(s) heigth_mm",
+        '{ cage = { height_mm = "10" } }': "'height_mm' must be a number or a list of numbers",
+        '{ cage = { height_mm = nan } }': "'height_mm' must be a number or a list of numbers",
+        '{ cage = { resolution_mm = 0 } }': "'resolution_mm' must be a length",
+        '{ cage = { height_mm = [6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16], length_mm = [22, 23, 24, 25, 26, 27, 28, '
+        '29, 30, 31], width_mm = [9, 10, 11, 12, 13, 14, 15, 16, 17, 18] } }': "1100 combinations",
+        '{ cage = { lordosis_deg = 60 } }': "lordosis",
+        '{ cage = { height_mm = [8, 10], lordosis_deg = 40 } }': "lordosis",
+    }
+    for family, fragment in cases.items():
+        path = family_dir / "study.toml"
+        path.write_text(f'[[design]]\nname = "f"\nfamily = {family}\nmaterial = "peek"\n' + _AXIAL)
+        out, _ = call(read_study, path)
+        assert isinstance(out, InputError) and fragment in str(out), (family, out)
+        assert_clean_error(out, path)
+    path.write_text('[[design]]\nname = "f"\nfamily = { stl = "sizes/*.stl" }\nrevision = "A"\nmaterial = "peek"\n' + _AXIAL)
+    with pytest.raises(InputError, match="leave out 'revision'"):
+        read_study(path)
+
+
+@pytest.mark.parametrize("family", [
+    # When first fuzzed, each of these gave an OpenCASCADE Exception (exit 1), a GeometryError naming
+    # '<generated implant>', a minute in gmsh, or was accepted.
+    pytest.param("{ cage = { corner_radius_mm = 6 } }", id="corner-radius-over-half-width"),
+    pytest.param("{ cage = { corner_radius_mm = 20 } }", id="corner-radius-20"),  # 48-71 s in gmsh, then an Exception
+    pytest.param("{ cage = { height_mm = 1e300 } }", id="height-1e300"),
+    pytest.param("{ cage = { length_mm = 1e300 } }", id="length-1e300"),
+    pytest.param("{ cage = { corner_radius_mm = -1 } }", id="negative-corner-radius"),
+    pytest.param("{ cage = { window_length_mm = -5 } }", id="negative-window"),
+    pytest.param("{ cage = { window_width_mm = -1 } }", id="negative-window-width"),
+    pytest.param("{ cage = { window_radius_mm = 3 } }", id="window-radius-over-half-window"),
+    pytest.param("{ cage = { window_radius_mm = 10 } }", id="window-radius-over-window"),
+    pytest.param("{ cage = { lordosis_deg = 400 } }", id="lordosis-400"),
+    pytest.param("{ cage = { resolution_mm = 1e-4 } }", id="resolution-1e-4"),  # a runaway surface mesh
+    pytest.param("{ cage = { height_mm = [8, 10] } }", id="valid"),
+])
+def test_cage_family_hostile_dimensions(study_dir, family):
+    """Cage dimensions gmsh cannot build (or no cage has) are refused naming the study file, within the guard's time."""
+    path = study_dir / "study.toml"
+    path.write_text(f'[[design]]\nname = "f"\nfamily = {family}\nmaterial = "peek"\n' + _AXIAL)
+    study, _ = call(read_study, path)
+    if isinstance(study, FemvalidError):
+        assert_clean_error(study, path)
+        return
+    for d in study.designs:  # accepted: then every dimension is one a cage can have
+        parameters = d.family["parameters"]
+        assert all(v >= 0 for k, v in parameters.items() if k != "lordosis_deg"), parameters
+
+
+@pytest.mark.parametrize("pattern", ["sizes/**/*.stl", "/**/*.stl"])
+def test_family_glob_walks_are_bounded(study_dir, pattern):
+    """Once a hang: a recursive glob follows symlinks to folders, so two links back to their folder
+    made 2^40 paths, and '/**/*.stl' walked the whole file system (through /proc)."""
+    os.symlink(".", study_dir / "sizes" / "current")
+    os.symlink(".", study_dir / "sizes" / "latest")
+    path = study_dir / "study.toml"
+    path.write_text(f'[[design]]\nname = "f"\nfamily = {{ stl = "{pattern}" }}\nmaterial = "peek"\n' + _AXIAL)
+    out = check_study_file(path)
+    assert isinstance(out, FemvalidError) or pattern.startswith("/") or \
+        [d.revision for d in out.designs] == ["large", "small"]
 
 
 # -- regressions: what fuzzing and review found in the study and load-case parsers ---------
@@ -764,6 +1168,14 @@ def test_cli_run_on_fuzzed_studies(capsys, study_dir):
         "bigint.toml": toml_document({"mesh": {"size": 10**30}}).encode(),
         "dots.toml": toml_document(dict(valid_study(), study={"name": ".."})).encode(),
         "lc-type.toml": toml_document(dict(valid_study(), loadcase=[{"name": "a", "type": ["axial"], "force": 1}])).encode(),
+        "torque-string.toml": toml_document(dict(valid_study(), loadcase=[dict(LOADCASE_BASES["torsion"],
+                                                                              torque_Nmm="inf")])).encode(),
+        "shear-90.toml": toml_document(dict(valid_study(), loadcase=[dict(LOADCASE_BASES["compression_shear"],
+                                                                         angle_deg=90)])).encode(),
+        "family-glob.toml": toml_document(dict(valid_study(), design=[{"name": "f", "family": {"stl": "none/*.stl"},
+                                                                      "material": "peek"}])).encode(),
+        "family-cage.toml": toml_document(dict(valid_study(), design=[{"name": "f", "family": {"cage": {"h": 1}},
+                                                                      "material": "peek"}])).encode(),
     }
     out = study_dir / "out"
     for name, raw in bad.items():

@@ -178,7 +178,7 @@ def _number(table, key, fail, default, low, high):
 def _in_range(value, key, bounds, unit, fail):
     low, high = bounds
     if not low <= value <= high:
-        fail(f"'{key}' = {value:g} {unit} is outside the physically sensible range {low:g}–{high:g} {unit}")
+        fail(f"'{key}' = {value!r} {unit} is outside the physically sensible range {low:g}–{high:g} {unit}")
 
 
 def _fatigue_ratio(table, fail):
@@ -188,7 +188,7 @@ def _fatigue_ratio(table, fail):
         return None
     value = table["fatigue_ratio"]
     if not _finite(value) or value == 1 or value == 0 or abs(value) > 1e3:
-        fail(f"'fatigue_ratio' must be R = minimum / maximum load, a number other than 0 and 1 "
+        fail(f"'fatigue_ratio' must be R = minimum / maximum load, a number from -1000 to 1000 other than 0 and 1 "
              f"(10 for F2077 compression, -1 for torsion), got {value!r}")
     return float(value)
 
@@ -240,11 +240,11 @@ def subsidence_keys(table, fail, origin, base: Path | None = None) -> dict:
         fail(f"block_material: {exc.reason}")
     size = table.get("block_size", list(DEFAULT_BLOCK_SIZE_MM))
     if (not isinstance(size, list) or len(size) != 3
-            or not all(_finite(v) and v > 0 for v in size)):
-        fail(f"block_size must be three positive lengths [x, y, thickness] in mm, got {size!r}")
+            or not all(_finite(v) and 0 < v <= 1e3 for v in size)):
+        fail(f"block_size must be three positive lengths [x, y, thickness] in mm, each up to 1000 mm, got {size!r}")
     offset = table.get("offset_mm", [0.0, 0.0])
     if (not isinstance(offset, list) or len(offset) != 2 or not all(_finite(v) and abs(v) < 1e3 for v in offset)):
-        fail(f"offset_mm must be [x, y] in mm, where the implant's footprint centroid sits from the block's centre, "
-             f"got {offset!r}")
+        fail(f"offset_mm must be [x, y] in mm, each under 1000 mm in magnitude, where the implant's footprint "
+             f"centroid sits from the block's centre, got {offset!r}")
     return {"blocks": blocks, "interface": interface, "block_material": material, "bone": bone,
             "block_size_mm": tuple(float(v) for v in size), "offset_mm": [float(v) for v in offset]}

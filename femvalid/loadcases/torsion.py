@@ -62,7 +62,9 @@ def analyse_torsion(mesh, material, case, source: str = "job"):
 
 
 def _parse(table, fail, origin) -> dict:
-    torque = table.get("torque_Nmm")
+    if "torque_Nmm" not in table:
+        fail("missing 'torque_Nmm' (the torque about the load axis, N·mm)")
+    torque = table["torque_Nmm"]
     if not _finite(torque) or not TORQUE_RANGE_NMM[0] <= abs(torque) <= TORQUE_RANGE_NMM[1]:
         fail(f"'torque_Nmm' must be a torque about the load axis of {TORQUE_RANGE_NMM[0]:g} to "
              f"{TORQUE_RANGE_NMM[1]:g} N·mm in magnitude, got {torque!r}")
