@@ -23,6 +23,7 @@ from femvalid.post import qoi
 from femvalid.report import figures, images
 from femvalid.report import results as result_pages
 from femvalid.report.verification import verification_body
+from femvalid.report import validation as bench_curves, worst_case  # bench curves; families: what shows in detail
 from femvalid.study import lattices
 
 __all__ = ["write_report", "write_pdf", "comparison_section", "lattice_section", "SECTIONS"]
@@ -115,7 +116,7 @@ def write_report(result, verification: tuple[Path, dict] | None = None) -> Path:
     section("Code verification", _verification(verification))
 
     body = []
-    for design, (surface, check) in zip(study.designs, surfaces):
+    for design, (surface, check) in worst_case.designs_in_detail(result):
         ext = check.extent_mm
         body.append(f"<h3>{escape(design.name)} revision {escape(design.revision)}</h3>"
                     f"<p>{escape(str(design.stl))} (SHA-256 {escape(record['inputs'].get(str(design.stl), ''))}): "
@@ -175,14 +176,15 @@ def write_report(result, verification: tuple[Path, dict] | None = None) -> Path:
 
     bench = [[r.design, r.revision, r.loadcase, v["quantity"], v["measured"], v["uncertainty"] or None, v["computed"],
               v["difference_percent"], v["source"]] for r in ok for v in r.validation]
-    section("Validation", _table(["design", "rev", "load case", "quantity", "measured", "± uncertainty", "computed",
+    section("Validation", (_table(["design", "rev", "load case", "quantity", "measured", "± uncertainty", "computed",
                                   "difference %", "source"], bench) if bench else
             "<p>No bench-test data was supplied with this study (<code>[[validation]]</code>); the results are "
             "verified (see Code verification) but not validated against physical tests.</p>")
+            + bench_curves.curve_section(result))
 
-    result_body = [comparison_section(comparison)]
+    result_body = [comparison_section(worst_case.without_families(result, comparison))]
     try:
-        pages = result_pages.write_result_pages(result, detail=ok)
+        pages = result_pages.write_result_pages(result, detail=worst_case.in_detail(result, ok))
         result_body.append(pages.summary)
         listing = json.dumps([p.relative_to(outdir).as_posix() for p in pages.pages])
         result_body.append(_ANNEX.format(quote(listing, safe="")))  # names are a user's: nothing raw in markup
@@ -206,6 +208,8 @@ def write_report(result, verification: tuple[Path, dict] | None = None) -> Path:
                                                            [[r.design, r.revision, r.loadcase, r.error] for r in failed]))
     section("Results", "".join(result_body))
 
+    if worst_case.worst_case_section(result):
+        section(worst_case.SECTION_TITLE, worst_case.worst_case_section(result))
     lattice_body = lattice_section(results)
     if lattice_body:
         section("Lattice variants", lattice_body)

@@ -18,7 +18,14 @@ def convergence(meshes, qois) -> dict:
         values = [q.get(key) for q in qois]
         if qoi.spec(key).kind == "load" or not all(_finite(v) for v in values):
             continue
-        out[key] = gci(values, sizes).to_dict()
+        try:
+            out[key] = gci(values, sizes).to_dict()
+        except ValueError as exc:  # two meshes of one representative size (a part too small for the sizes)
+            nan = float("nan")
+            out[key] = {"order": nan, "extrapolated": nan, "gci_fine_percent": nan, "approximate_error_percent": nan,
+                        "extrapolated_error_percent": nan, "convergence": "not computed", "values": tuple(values),
+                        "sizes": tuple(sizes), "flags": [f"no GCI: {exc} (representative sizes "
+                                                         f"{', '.join(f'{h:.4g}' for h in sizes)} mm)"]}
     return out
 
 

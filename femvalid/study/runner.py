@@ -9,6 +9,7 @@ its reason; the others still run. The run returns a :class:`StudyResult`, from w
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -28,7 +29,7 @@ from femvalid.geometry import load_surface
 from femvalid.loadcases import LOADCASE_TYPES
 from femvalid.meshing import write_vtu
 from femvalid.post import qoi
-from femvalid.study import cache
+from femvalid.study import bench, cache, worst_case
 from femvalid.study.comparison import compare_revisions, comparison_csv
 from femvalid.study.convergence import convergence_warnings
 from femvalid.study.criteria import evaluate_criteria
@@ -118,6 +119,8 @@ class StudyResult:
         The provenance record written to manifest.json.
     surfaces : tuple
         (Surface, CheckReport) of each design, in study order, as the run read them.
+    worst_case : tuple of Selection
+        The rows of worst_case.csv (:mod:`femvalid.study.worst_case`); empty without a family.
     """
 
     study: Study
@@ -126,6 +129,7 @@ class StudyResult:
     comparison: tuple
     manifest: dict
     surfaces: tuple
+    worst_case: tuple = ()
 
     @property
     def failed(self) -> list[JobResult]:
@@ -278,9 +282,13 @@ def _run_locked(study, surfaces, outdir, progress, use_cache, backend) -> StudyR
     results: dict[tuple[int, int], JobResult] = {}
     try:
         _run_jobs(study, surfaces, outdir, use_cache, backend, bar, results)
+        _gci_of_worst(study, surfaces, outdir, use_cache, backend, bar, results)
     finally:
         bar.close()
     results = [results[key] for key in sorted(results)]
+    selections = tuple(worst_case.select(study, results))
+    if selections:
+        write_atomic(outdir / "worst_case.csv", worst_case.worst_case_csv(selections))
     write_atomic(outdir / "summary.csv", summary_csv(results))
     comparison = compare_revisions(results, baselines(study))
     write_atomic(outdir / "comparison.csv", comparison_csv(comparison))
@@ -289,8 +297,41 @@ def _run_locked(study, surfaces, outdir, progress, use_cache, backend) -> StudyR
         write_atomic(outdir / "gibson_ashby.csv", gibson_ashby_csv(fits))
     record = manifest(study, outdir, results, started, utc_now())
     record["execution"] = backend.description
+    if selections:
+        record["worst_case"] = worst_case.provenance(study)
     write_atomic(outdir / "manifest.json", json.dumps(_json_safe(record), indent=2) + "\n")
-    return StudyResult(study, outdir, tuple(results), tuple(comparison), record, tuple(surfaces))
+    return StudyResult(study, outdir, tuple(results), tuple(comparison), record, tuple(surfaces), selections)
+
+
+def _gci_of_worst(study, surfaces, outdir, use_cache, backend, bar, results) -> None:
+    """Run each family's worst member and runner-up again on three meshes (h, h·√2, 2h), as
+    ``[mesh] refine`` does, where no job ran on three meshes; a refined job that fails leaves
+    the first result, with a warning."""
+    targets = worst_case.gci_targets(study, results.values())
+    per_design: dict[int, list[int]] = {}
+    for (i, j), r in sorted(results.items()):
+        if (r.design, r.revision, r.loadcase) in targets:
+            per_design.setdefault(i, []).append(j)
+    groups: dict[tuple, list[int]] = {}
+    for i, cases in per_design.items():
+        sizes = worst_case.refine_sizes(min(mesh_sizes(study, study.designs[i], surfaces[i][0])))
+        groups.setdefault((sizes, tuple(cases)), []).append(i)
+    for (sizes, cases), members in groups.items():
+        sub = dataclasses.replace(study, designs=tuple(study.designs[i] for i in members), mesh_refine_mm=sizes,
+                                  loadcases=tuple(study.loadcases[j] for j in cases))
+        bar.total += len(members) * len(cases)
+        bar.refresh()
+        refined: dict[tuple[int, int], JobResult] = {}
+        _run_jobs(sub, [surfaces[i] for i in members], outdir, use_cache, backend, bar, refined)
+        for (a, b), r in refined.items():
+            key = (members[a], cases[b])
+            if r.status == "ok":
+                results[key] = r
+                continue
+            first = results[key]
+            first.warnings.append(f"the automatic three-mesh GCI ({', '.join(f'{h:.3g}' for h in sizes)} mm) of "
+                                  f"this worst-case candidate failed: {r.error}")
+            _write_results(outdir / first.design / first.revision / first.loadcase, first)
 
 
 def _run_jobs(study, surfaces, outdir, use_cache, backend, bar, results) -> None:
@@ -309,6 +350,10 @@ def _run_jobs(study, surfaces, outdir, use_cache, backend, bar, results) -> None
             handle = backend.submit(fn, *args)
         pending[handle] = (what, i, detail, fn, args, attempt)
 
+    # Designs meshed alike (the same STL and mesh settings: identical family members, one
+    # geometry in two materials) share one mesh; identical jobs (the same job key) one solve.
+    by_mesh: dict[tuple, list] = {}  # mesh key -> [(design index, load-case indices), ...]
+    twins: dict[str, list] = {}  # job key -> [(design index, load-case index), ...] of this run
     for i, (design, (surface, report)) in enumerate(zip(study.designs, surfaces)):
         todo = []
         for j, case in enumerate(study.loadcases):
@@ -317,11 +362,18 @@ def _run_jobs(study, surfaces, outdir, use_cache, backend, bar, results) -> None
             if stored is not None:
                 results[i, j] = _from_cache(stored, study, design, case, _job_folder(outdir, design, case))
                 bar.update()
+            elif key in twins:
+                twins[key].append((i, j))
             else:
+                twins[key] = []
                 todo.append(j)
         if todo:
             sizes = mesh_sizes(study, design, surface)
-            submit("mesh", i, todo, mesh_task, (design, surface, report, sizes, study.mesh_order))
+            alike = (study.inputs[str(design.stl)], design.units, design.repair, design.surface, tuple(sizes),
+                     study.mesh_order)
+            if alike not in by_mesh:
+                submit("mesh", i, alike, mesh_task, (design, surface, report, sizes, study.mesh_order))
+            by_mesh.setdefault(alike, []).append((i, todo))
     meshed = {}
     while pending:
         for handle in backend.wait(list(pending)):
@@ -337,26 +389,34 @@ def _run_jobs(study, surfaces, outdir, use_cache, backend, bar, results) -> None
                 reason = f"the worker running it failed twice: {type(exc).__name__}: {exc}".rstrip(": ")
                 outcome = MeshOutcome(None, error=reason) if what == "mesh" else JobOutcome(error=reason)
             if what == "mesh":
+                group = by_mesh.pop(detail)
                 if outcome.meshes is None:
-                    for j in detail:
-                        results[i, j] = _failed(design, study.loadcases[j], outcome.error)
-                        bar.update()
+                    for i, todo in group:
+                        for j in todo:
+                            for k, m in [(i, j), *twins[cache.job_key(study, study.designs[i], study.loadcases[j])]]:
+                                results[k, m] = _failed(study.designs[k], study.loadcases[m], outcome.error)
+                                bar.update()
                     continue
-                meshed[i] = outcome
                 shared = backend.share(outcome.meshes)
-                for j in detail:
-                    case = study.loadcases[j]
-                    submit("job", i, j, job_task, (design, case, shared, f"{design.name} {design.revision} / {case.name}",
-                                                   LOADCASE_TYPES[case.type]))
+                for i, todo in group:
+                    design = study.designs[i]
+                    meshed[i] = outcome
+                    for j in todo:
+                        case = study.loadcases[j]
+                        submit("job", i, j, job_task, (design, case, shared,
+                                                       f"{design.name} {design.revision} / {case.name}",
+                                                       LOADCASE_TYPES[case.type]))
                 outcome.meshes = None  # the jobs hold them now
             else:
                 case = study.loadcases[detail]
                 bar.set_postfix_str(f"{design.name} {design.revision} {case.name}")
-                result = _record_job(study, design, case, meshed[i], outcome, outdir)
-                if use_cache and result.status == "ok":
-                    cache.store(cache.job_key(study, design, case), _job_folder(outdir, design, case))
-                results[i, detail] = result
-                bar.update()
+                key = cache.job_key(study, design, case)
+                for k, m in [(i, detail), *twins[key]]:
+                    result = _record_job(study, study.designs[k], case, meshed[i], outcome, outdir)
+                    if use_cache and result.status == "ok" and k == i:
+                        cache.store(key, _job_folder(outdir, design, case))
+                    results[k, m] = result
+                    bar.update()
 
 
 def _failed(design, case, reason) -> JobResult:
@@ -385,6 +445,9 @@ def _compare_with_bench(study, result: JobResult) -> None:
     result.validation = []
     for v in study.validation:
         if (v["design"], v["revision"], v["loadcase"]) != (result.design, result.revision, result.loadcase):
+            continue
+        if "curve" in v:  # a bench curve: stiffness and offset yield
+            result.validation += bench.compare_curve(v, result.qoi, result.convergence)
             continue
         computed = result.qoi.get(v["quantity"])
         difference = 100.0 * (computed - v["measured"]) / abs(v["measured"]) if computed is not None and v["measured"] else None

@@ -56,6 +56,11 @@ def representative_size(volume: float, cells: int, dimension: int = 3) -> float:
     return (volume / cells) ** (1.0 / dimension)
 
 
+#: Changes between grids below this fraction of the values are round-off (a quantity the
+#: elements represent exactly, such as uniform stress), not discretisation error.
+ROUND_OFF = 1e-9
+
+
 def gci(values, sizes, safety_factor: float = SAFETY_FACTOR, max_iterations: int = 200) -> GCIResult:
     """Observed order, extrapolated value and GCI_fine from three (value, size) pairs.
 
@@ -86,19 +91,27 @@ def gci(values, sizes, safety_factor: float = SAFETY_FACTOR, max_iterations: int
     if e21 == 0 or e32 == 0:
         return GCIResult(float("nan"), f1, 0.0, 0.0, 0.0, "converged", (f1, f2, f3), (h1, h2, h3),
                          ["the values do not change between grids: no order can be observed"])
+    if max(abs(e21), abs(e32)) <= ROUND_OFF * max(abs(f1), abs(f2), abs(f3)):
+        return GCIResult(float("nan"), f1, 0.0, 0.0, 0.0, "converged", (f1, f2, f3), (h1, h2, h3),
+                         [f"the values change by round-off only (less than {ROUND_OFF:g} of their size) between "
+                          "grids: no order can be observed"])
     ratio = e32 / e21
     s = math.copysign(1.0, ratio)
     convergence = "monotonic" if s > 0 else "oscillatory"
     if s < 0:
         flags.append("oscillatory convergence: the extrapolation and GCI are unreliable")
     p = abs(math.log(abs(ratio))) / math.log(r21)
-    for _ in range(max_iterations):
-        q = math.log((r21**p - s) / (r32**p - s))
-        new = abs(math.log(abs(ratio)) + q) / math.log(r21)
-        if abs(new - p) < 1e-12:
+    try:
+        for _ in range(max_iterations):
+            q = math.log((r21**p - s) / (r32**p - s))
+            new = abs(math.log(abs(ratio)) + q) / math.log(r21)
+            if abs(new - p) < 1e-12:
+                p = new
+                break
             p = new
-            break
-        p = new
+    except (ZeroDivisionError, ValueError, OverflowError):  # |e32/e21| = 1 with unequal ratios, or no fixed point
+        p = float("nan")
+        flags.append("the observed-order iteration has no solution for these values")
     if abs(ratio) < 1:
         flags.append("diverging: the change between the finer grids exceeds that between the coarser ones")
     if not ORDER_RANGE[0] <= p <= ORDER_RANGE[1]:
