@@ -29,3 +29,18 @@ def cage_stl(tmp_path_factory, cage_surface):
 def private_job_cache(tmp_path, monkeypatch):
     """Each test gets an empty job cache of its own."""
     monkeypatch.setenv("FEMVALID_CACHE_DIR", str(tmp_path / "job-cache"))
+
+
+@pytest.fixture(autouse=True)
+def per_job_pictures(request, monkeypatch):
+    """The report's per-job pictures and viewers cost seconds a study; tests of other things leave them out.
+
+    Tests marked ``pictures`` (the report's own) draw them all; the others get a one-line
+    note in their place, so the report's sections, tables and charts are still built.
+    """
+    if request.node.get_closest_marker("pictures"):
+        return
+    from femvalid.report import results
+
+    monkeypatch.setattr(results, "_picture", lambda make, alt, *args, caption="": f'<p class="note">{alt}</p>')
+    monkeypatch.setattr(results, "_viewer", lambda pages, result, r, scene, enabled: None)

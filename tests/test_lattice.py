@@ -109,7 +109,8 @@ def test_every_type_is_a_valid_block(kind):
     check_surface(lattice.surface, report)
     assert report.valid and report.watertight and report.manifold
     assert report.winding_consistent and report.outward
-    assert report.repairs == [] and report.warnings == []
+    # A single 4 mm cell is smaller than any implant: only the units guard may speak.
+    assert report.repairs == [] and [w for w in report.warnings if "millimetres" not in w] == []
     assert not report.shells_intersect
 
     lo, hi = lattice.surface.vertices.min(axis=0), lattice.surface.vertices.max(axis=0)

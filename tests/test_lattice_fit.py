@@ -130,7 +130,7 @@ def report_inputs(tmp_path, monkeypatch):
     """A study and run record without designs, enough for write_report; 3D figures stubbed."""
     monkeypatch.setattr(figures, "field_figure", lambda *a, **k: PNG)
     monkeypatch.setattr(figures, "surface_figure", lambda *a, **k: PNG)
-    study = SimpleNamespace(name="lattices", description="", designs=[], loadcases=[], criteria={})
+    study = SimpleNamespace(name="lattices", description="", designs=[], loadcases=[], criteria={}, validation=[])
     record = {"femvalid_version": "test", "finished": "now", "started": "then", "inputs": {}, "python": "3",
               "platform": "test", "dependencies": {}, "settings": {}, "study": "study.toml"}
     return study, record, tmp_path

@@ -38,8 +38,9 @@ def test_inline_material():
 @pytest.mark.parametrize(
     "table, fragment",
     [
-        ({"E": 0.0, "nu": 0.3}, "E must be positive"),
-        ({"E": -5.0, "nu": 0.3}, "E must be positive"),
+        ({"E": 0.0, "nu": 0.3}, "E must be a Young's modulus from 0.001 to 1.2e+06 MPa"),
+        ({"E": -5.0, "nu": 0.3}, "E must be a Young's modulus from 0.001 to 1.2e+06 MPa"),
+        ({"E": 1e-300, "nu": 0.3}, "E must be a Young's modulus from 0.001 to 1.2e+06 MPa"),
         ({"E": 100.0, "nu": 0.5}, "nu must lie between -1 and 0.5"),
         ({"E": 100.0, "nu": -1.0}, "nu must lie between -1 and 0.5"),
         ({"E": 100.0}, "missing nu"),

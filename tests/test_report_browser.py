@@ -20,6 +20,8 @@ from femvalid.geometry.stl import write_stl
 from femvalid.report import SECTIONS
 from tests.helpers import box_triangles
 
+pytestmark = pytest.mark.pictures
+
 STUDY = """
 [study]
 name = "browser"
