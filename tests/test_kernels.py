@@ -263,3 +263,36 @@ def test_kernel_solver_under_the_foam_contrast(order):
     assert np.abs(x - ref_x).max() <= 1e-7 * np.abs(ref_x).max()
     assert abs(report.iterations - ref.iterations) <= 1, (report.iterations, ref.iterations)
     assert solvers.choose_solver(len(x), elements, interface) != "cg-pmg-numba"
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("R, K, C", [(3, 3, 6), (6, 3, 3), (6, 3, 6), (6, 6, 6), (3, 3, 3), (2, 3, 4)])
+def test_sparse_products_match_scipy_bit_for_bit(R, K, C, dtype):
+    """The Galerkin products: scipy's pattern and, entry by entry, its arithmetic (indices sorted)."""
+    A = random_bsr(40, 50, R, K, dtype, seed=1)
+    B = random_bsr(50, 30, K, C, dtype, seed=2)
+    ours, expected = BACKEND.product(A, B), A @ B
+    expected.sort_indices()
+    assert ours.blocksize == expected.blocksize
+    assert np.array_equal(ours.indptr, expected.indptr) and np.array_equal(ours.indices, expected.indices)
+    assert np.array_equal(ours.data, expected.data)
+
+
+def test_hierarchy_with_kernel_products_is_pyamgs(p1):
+    """pyamg's set-up with the kernels' products: the same operators to float32 rounding.
+
+    (Each product is scipy's, bit for bit, but its rows come out sorted: the next product
+    then sums in another order.)
+    """
+    mesh, system = p1
+    ours = solvers._hierarchy(system.A, mesh.nodes, backend=BACKEND)
+    reference = solvers._hierarchy(system.A, mesh.nodes)
+    assert len(ours.levels) == len(reference.levels) >= 2
+    for a, b in zip(ours.levels, reference.levels):
+        x, y = sp.bsr_matrix(a.A), sp.bsr_matrix(b.A)
+        x.sort_indices()
+        y.sort_indices()
+        assert np.array_equal(x.indices, y.indices)
+        assert np.abs(x.data - y.data).max() <= 1e-5 * np.abs(y.data).max()
+    # Outside the context scipy's products run as before.
+    assert isinstance(system.A @ system.A, sp.bsr_matrix)

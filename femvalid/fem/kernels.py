@@ -102,6 +102,7 @@ class Backend:
     def cg_update_p(self, p, z, beta: float) -> None: ...
     def cast(self, x, y) -> None: ...
     def copy(self, x, y) -> None: ...
+    def product(self, A: sp.bsr_matrix, B: sp.bsr_matrix) -> sp.bsr_matrix: ...
 
 
 class NumbaBackend(Backend):
@@ -179,6 +180,11 @@ class NumbaBackend(Backend):
 
     def copy(self, x, y):
         self.cast(x, y)
+
+    def product(self, A: sp.bsr_matrix, B: sp.bsr_matrix) -> sp.bsr_matrix:
+        """The sparse product A·B of two BSR matrices of one precision (scipy's arithmetic, sorted indices)."""
+        shape = (A.blocksize[0], A.blocksize[1], B.blocksize[1])
+        return self.k.spgemm(A, B, self.blocks.SPGEMM.get(shape))
 
 
 def _matrix_bytes(A: BsrMatrix) -> int:

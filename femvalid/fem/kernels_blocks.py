@@ -3,14 +3,16 @@
 Same arithmetic as the generic kernels of :mod:`femvalid.fem.kernels_numba` (each row
 summed block by block, within a block column by column, as scipy does), written out
 for the block shapes of femvalid's hierarchies: 3×3 (P1/P2 matrices, block Jacobi),
-3×6 and 6×3 (first prolongator and restriction), 6×6 (coarse levels).
+3×6 and 6×3 (first prolongator and restriction), 6×6 (coarse levels), and the block
+products of the Galerkin operators.
 """
 
+import numpy as np
 from numba import prange
 
 from femvalid.fem.kernels_numba import _kernel
 
-__all__ = ["MV", "CHEB_FIRST", "CHEB_STEP"]
+__all__ = ["MV", "CHEB_FIRST", "CHEB_STEP", "SPGEMM"]
 
 
 @_kernel
@@ -533,7 +535,126 @@ def cheb_step_6(chunks, indptr, indices, data, dinv, r, d, d_next, x, c1, c2, ze
             x[k + 5] = x[k + 5] + dn
 
 
+@_kernel
+def spgemm_3x3x6(chunks, a_ptr, a_idx, a_data, b_ptr, b_idx, b_data, c_ptr, c_idx, b_cols):
+    """Blocks of A·B, 3×3 times 3×6 blocks (as kernels_numba.bsr_spgemm_numeric)."""
+    out = np.zeros((len(c_idx), 3, 6), a_data.dtype)
+    for c in prange(len(chunks) - 1):
+        where = np.full(b_cols, -1, np.int64)
+        for i in range(chunks[c], chunks[c + 1]):
+            for ss in range(c_ptr[i], c_ptr[i + 1]):
+                where[c_idx[ss]] = ss
+            for jj in range(a_ptr[i], a_ptr[i + 1]):
+                j = a_idx[jj]
+                for kk in range(b_ptr[j], b_ptr[j + 1]):
+                    s = where[b_idx[kk]]
+                    for r in range(3):
+                        for q in range(6):
+                            t = out[s, r, q]
+                            t = t + a_data[jj, r, 0] * b_data[kk, 0, q]
+                            t = t + a_data[jj, r, 1] * b_data[kk, 1, q]
+                            t = t + a_data[jj, r, 2] * b_data[kk, 2, q]
+                            out[s, r, q] = t
+    return out
+
+
+@_kernel
+def spgemm_6x3x3(chunks, a_ptr, a_idx, a_data, b_ptr, b_idx, b_data, c_ptr, c_idx, b_cols):
+    """Blocks of A·B, 6×3 times 3×3 blocks (as kernels_numba.bsr_spgemm_numeric)."""
+    out = np.zeros((len(c_idx), 6, 3), a_data.dtype)
+    for c in prange(len(chunks) - 1):
+        where = np.full(b_cols, -1, np.int64)
+        for i in range(chunks[c], chunks[c + 1]):
+            for ss in range(c_ptr[i], c_ptr[i + 1]):
+                where[c_idx[ss]] = ss
+            for jj in range(a_ptr[i], a_ptr[i + 1]):
+                j = a_idx[jj]
+                for kk in range(b_ptr[j], b_ptr[j + 1]):
+                    s = where[b_idx[kk]]
+                    for r in range(6):
+                        for q in range(3):
+                            t = out[s, r, q]
+                            t = t + a_data[jj, r, 0] * b_data[kk, 0, q]
+                            t = t + a_data[jj, r, 1] * b_data[kk, 1, q]
+                            t = t + a_data[jj, r, 2] * b_data[kk, 2, q]
+                            out[s, r, q] = t
+    return out
+
+
+@_kernel
+def spgemm_6x3x6(chunks, a_ptr, a_idx, a_data, b_ptr, b_idx, b_data, c_ptr, c_idx, b_cols):
+    """Blocks of A·B, 6×3 times 3×6 blocks (as kernels_numba.bsr_spgemm_numeric)."""
+    out = np.zeros((len(c_idx), 6, 6), a_data.dtype)
+    for c in prange(len(chunks) - 1):
+        where = np.full(b_cols, -1, np.int64)
+        for i in range(chunks[c], chunks[c + 1]):
+            for ss in range(c_ptr[i], c_ptr[i + 1]):
+                where[c_idx[ss]] = ss
+            for jj in range(a_ptr[i], a_ptr[i + 1]):
+                j = a_idx[jj]
+                for kk in range(b_ptr[j], b_ptr[j + 1]):
+                    s = where[b_idx[kk]]
+                    for r in range(6):
+                        for q in range(6):
+                            t = out[s, r, q]
+                            t = t + a_data[jj, r, 0] * b_data[kk, 0, q]
+                            t = t + a_data[jj, r, 1] * b_data[kk, 1, q]
+                            t = t + a_data[jj, r, 2] * b_data[kk, 2, q]
+                            out[s, r, q] = t
+    return out
+
+
+@_kernel
+def spgemm_6x6x6(chunks, a_ptr, a_idx, a_data, b_ptr, b_idx, b_data, c_ptr, c_idx, b_cols):
+    """Blocks of A·B, 6×6 times 6×6 blocks (as kernels_numba.bsr_spgemm_numeric)."""
+    out = np.zeros((len(c_idx), 6, 6), a_data.dtype)
+    for c in prange(len(chunks) - 1):
+        where = np.full(b_cols, -1, np.int64)
+        for i in range(chunks[c], chunks[c + 1]):
+            for ss in range(c_ptr[i], c_ptr[i + 1]):
+                where[c_idx[ss]] = ss
+            for jj in range(a_ptr[i], a_ptr[i + 1]):
+                j = a_idx[jj]
+                for kk in range(b_ptr[j], b_ptr[j + 1]):
+                    s = where[b_idx[kk]]
+                    for r in range(6):
+                        for q in range(6):
+                            t = out[s, r, q]
+                            t = t + a_data[jj, r, 0] * b_data[kk, 0, q]
+                            t = t + a_data[jj, r, 1] * b_data[kk, 1, q]
+                            t = t + a_data[jj, r, 2] * b_data[kk, 2, q]
+                            t = t + a_data[jj, r, 3] * b_data[kk, 3, q]
+                            t = t + a_data[jj, r, 4] * b_data[kk, 4, q]
+                            t = t + a_data[jj, r, 5] * b_data[kk, 5, q]
+                            out[s, r, q] = t
+    return out
+
+
+@_kernel
+def spgemm_3x3x3(chunks, a_ptr, a_idx, a_data, b_ptr, b_idx, b_data, c_ptr, c_idx, b_cols):
+    """Blocks of A·B, 3×3 times 3×3 blocks (as kernels_numba.bsr_spgemm_numeric)."""
+    out = np.zeros((len(c_idx), 3, 3), a_data.dtype)
+    for c in prange(len(chunks) - 1):
+        where = np.full(b_cols, -1, np.int64)
+        for i in range(chunks[c], chunks[c + 1]):
+            for ss in range(c_ptr[i], c_ptr[i + 1]):
+                where[c_idx[ss]] = ss
+            for jj in range(a_ptr[i], a_ptr[i + 1]):
+                j = a_idx[jj]
+                for kk in range(b_ptr[j], b_ptr[j + 1]):
+                    s = where[b_idx[kk]]
+                    for r in range(3):
+                        for q in range(3):
+                            t = out[s, r, q]
+                            t = t + a_data[jj, r, 0] * b_data[kk, 0, q]
+                            t = t + a_data[jj, r, 1] * b_data[kk, 1, q]
+                            t = t + a_data[jj, r, 2] * b_data[kk, 2, q]
+                            out[s, r, q] = t
+    return out
+
+
 #: Kernels by block shape (compiled on first use; ``.serial`` is the one-thread build).
 MV = {(3, 3): mv_3x3, (3, 6): mv_3x6, (6, 3): mv_6x3, (6, 6): mv_6x6}
 CHEB_FIRST = {3: cheb_first_3, 6: cheb_first_6}
 CHEB_STEP = {3: cheb_step_3, 6: cheb_step_6}
+SPGEMM = {(3, 3, 6): spgemm_3x3x6, (6, 3, 3): spgemm_6x3x3, (6, 3, 6): spgemm_6x3x6, (6, 6, 6): spgemm_6x6x6, (3, 3, 3): spgemm_3x3x3}

@@ -218,8 +218,7 @@ def p_level(backend: Backend, A: sp.bsr_matrix, elements: np.ndarray, dtype=np.f
     P = sp.bsr_matrix((blocks, T.indices, T.indptr), shape=(3 * n_nodes, 3 * len(vertices)))
     R = P.T.tobsr(blocksize=(3, 3))
     R.sort_indices()
-    A1 = (R @ A @ P).tobsr(blocksize=(3, 3))
-    A1.sort_indices()
+    A1 = backend.product(backend.product(R, A), P)
     level = _level(backend, A, np.dtype(dtype), degree, ratio)
     level.P, level.R = backend.matrix(P, dtype), backend.matrix(R, dtype)
     level.visits = 1

@@ -20,13 +20,15 @@ import types
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["REDUCTION_CHUNK", "ROW_CHUNKS", "SERIAL_BELOW", "row_chunks", "bsr_mv", "cheb_first", "cheb_step", "dot", "cg_update_xr", "cg_update_p", "cast", "galerkin_rap",
-           "bsr_spgemm_symbolic", "bsr_spgemm_numeric"]
+__all__ = ["REDUCTION_CHUNK", "ROW_CHUNKS", "SERIAL_BELOW", "row_chunks", "bsr_mv", "cheb_first", "cheb_step", "dot", "cg_update_xr", "cg_update_p", "cast",
+           "bsr_spgemm_symbolic", "bsr_spgemm_numeric", "spgemm"]
 
 #: Entries per partial sum of a reduction (dot products, norms).
 REDUCTION_CHUNK = 4096
 #: Row chunks of a matrix (work units of the parallel loops).
 ROW_CHUNKS = 256
+#: ... of a sparse matrix product (each chunk has a work array as long as the result's block columns).
+SPGEMM_CHUNKS = 16
 
 _OPTIONS = dict(cache=True, nogil=True)
 #: Work (stored matrix entries, or vector entries) below which the serial build of a kernel runs:
@@ -242,8 +244,13 @@ def bsr_spgemm_symbolic(chunks, a_ptr, a_idx, b_ptr, b_idx, b_cols):
 
 
 @_kernel
-def bsr_spgemm_numeric(chunks, a_ptr, a_idx, a_data, b_ptr, b_idx, b_data, c_ptr, c_idx, b_cols, zero):
-    """Blocks of A·B on the pattern (c_ptr, c_idx); each block summed in A's stored order."""
+def bsr_spgemm_numeric(chunks, a_ptr, a_idx, a_data, b_ptr, b_idx, b_data, c_ptr, c_idx, b_cols):
+    """Blocks of A·B on the pattern (c_ptr, c_idx), any block shapes.
+
+    Every entry is accumulated as scipy's bsr_matmat does: over A's blocks in stored
+    order, B's blocks of that row in stored order, and within a block product over the
+    inner index, each product added to the running entry.
+    """
     R = a_data.shape[1]
     K = a_data.shape[2]
     C = b_data.shape[2]
@@ -259,31 +266,31 @@ def bsr_spgemm_numeric(chunks, a_ptr, a_idx, a_data, b_ptr, b_idx, b_data, c_ptr
                     s = where[b_idx[kk]]
                     for r in range(R):
                         for q in range(C):
-                            t = zero
+                            t = out[s, r, q]
                             for m in range(K):
                                 t = t + a_data[jj, r, m] * b_data[kk, m, q]
-                            out[s, r, q] = out[s, r, q] + t
+                            out[s, r, q] = t
     return out
 
 
-def galerkin_rap(R, A, P, chunks_r=None):
-    """Rᵀ-free Galerkin product R·A·P of BSR matrices (R = Pᵀ given explicitly), as BSR data.
+def spgemm(A, B, numeric=None):
+    """The BSR product A·B (scipy's block shapes and, entry by entry, its arithmetic), indices sorted per row.
 
-    Returns (indptr, indices, data) of R (A P); every block is summed in a fixed order.
+    ``numeric``: the numeric kernel (by default the generic one).
     """
     import scipy.sparse as sp
 
-    zero = A.data.dtype.type(0)
-    AP_ptr, AP_idx = bsr_spgemm_symbolic(row_chunks(A.indptr), A.indptr, A.indices, P.indptr, P.indices,
-                                         P.shape[1] // P.blocksize[1])
-    AP = bsr_spgemm_numeric(row_chunks(A.indptr), A.indptr, A.indices, A.data, P.indptr, P.indices, P.data,
-                            AP_ptr, AP_idx, P.shape[1] // P.blocksize[1], zero)
-    chunks = row_chunks(R.indptr) if chunks_r is None else chunks_r
-    cols = P.shape[1] // P.blocksize[1]
-    C_ptr, C_idx = bsr_spgemm_symbolic(chunks, R.indptr, R.indices, AP_ptr, AP_idx, cols)
-    C = bsr_spgemm_numeric(chunks, R.indptr, R.indices, R.data, AP_ptr, AP_idx, AP, C_ptr, C_idx, cols, zero)
-    shape = (R.shape[0], P.shape[1])
-    matrix = sp.bsr_matrix((C, C_idx, C_ptr.astype(np.int32)), shape=shape)
+    cols = B.shape[1] // B.blocksize[1]
+    # Few chunks: each needs a marker array as long as B has block columns.
+    chunks = row_chunks(A.indptr, SPGEMM_CHUNKS)
+    symbolic = bsr_spgemm_symbolic if A.indptr[-1] >= SERIAL_BELOW // 9 else bsr_spgemm_symbolic.serial
+    c_ptr, c_idx = symbolic(chunks, A.indptr, A.indices, B.indptr, B.indices, cols)
+    kernel = numeric or bsr_spgemm_numeric
+    if A.indptr[-1] < SERIAL_BELOW // 9:
+        kernel = kernel.serial
+    data = kernel(chunks, A.indptr, A.indices, A.data, B.indptr, B.indices, B.data, c_ptr, c_idx, cols)
+    index = np.int32 if len(c_idx) < 2**31 else np.int64
+    matrix = sp.bsr_matrix((data, c_idx.astype(index, copy=False), c_ptr.astype(index)),
+                           shape=(A.shape[0], B.shape[1]))
     matrix.has_sorted_indices = True
     return matrix
-

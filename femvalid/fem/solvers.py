@@ -30,6 +30,7 @@ results.json records it):
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from dataclasses import asdict, dataclass
 
@@ -161,16 +162,73 @@ def _in_precision(cycle, dtype):
     return spla.LinearOperator(cycle.shape, lambda r: (cycle @ r.astype(dtype)).astype(np.float64), dtype=np.float64)
 
 
-def _hierarchy(A, nodes=None, tied: bool = False, dtype=PRECONDITIONER_DTYPE):
-    """pyamg's smoothed-aggregation hierarchy of A (3×3 blocks, rigid-body modes of ``nodes``), in ``dtype``."""
+_routing = threading.local()
+_routing_lock = threading.Lock()
+
+
+def _install_product_routing() -> None:
+    """Wrap scipy's BSR products once: within :func:`_kernel_products` (per thread) they go to its backend."""
+    from scipy.sparse import _bsr
+
+    base = _bsr._bsr_base
+    with _routing_lock:
+        if getattr(base, "_femvalid_routed", False):
+            return
+        original, original_vector = base._matmul_sparse, base._matmul_vector
+
+        def product(self, other):
+            backend = getattr(_routing, "backend", None)
+            if (backend is not None and other.format == "bsr" and self.dtype == other.dtype
+                    and self.dtype in (np.float32, np.float64) and self.blocksize[1] == other.blocksize[0]):
+                return self._bsr_container(backend.product(self, other))
+            return original(self, other)
+
+        def vector_product(self, other):
+            backend = getattr(_routing, "backend", None)
+            if backend is not None and self.dtype == other.dtype and self.dtype in (np.float32, np.float64) \
+                    and other.ndim == 1:
+                y = np.empty(self.shape[0], self.dtype)
+                backend.matvec(backend.matrix(self), np.ascontiguousarray(other), y)
+                return y
+            return original_vector(self, other)
+
+        base._matmul_sparse, base._matmul_vector = product, vector_product
+        base._femvalid_routed = True
+
+
+@contextlib.contextmanager
+def _kernel_products(backend):
+    """In this thread, BSR × BSR and BSR × vector products of one precision go through the kernel backend.
+
+    The products of the prolongation smoothing and the Galerkin operators R·A·P were
+    44 % of pyamg's set-up in scipy's block loops; the backend's product does the same
+    arithmetic entry by entry (bit for bit, tests/test_kernels.py) with unrolled block
+    products on threads. Products with a vector (the spectral-radius estimates) give
+    scipy's bits too. Other products, and other threads, go to scipy.
+    """
+    _install_product_routing()
+    previous = getattr(_routing, "backend", None)
+    _routing.backend = backend
+    try:
+        yield
+    finally:
+        _routing.backend = previous
+
+
+def _hierarchy(A, nodes=None, tied: bool = False, dtype=PRECONDITIONER_DTYPE, backend=None):
+    """pyamg's smoothed-aggregation hierarchy of A (3×3 blocks, rigid-body modes of ``nodes``), in ``dtype``.
+
+    ``backend``: a kernel backend that computes the hierarchy's sparse products.
+    """
     import pyamg
 
     B = rigid_body_modes(nodes) if nodes is not None else None
     # Across a 1000:1 interface the coupling is ~0.03 of the diagonals' geometric mean: a
     # threshold above it keeps aggregates within one material (34 instead of 43 P2 iterations).
     strength = ("symmetric", {"theta": INTERFACE_THETA if tied else THETA})
+    products = _kernel_products(backend) if backend is not None else contextlib.nullcontext()
     # Sparse LU on the coarsest level: pyamg's default dense pseudo-inverse took seconds there.
-    with _spectral_radius_in_precision():
+    with _spectral_radius_in_precision(), products:
         return pyamg.smoothed_aggregation_solver(sp.bsr_matrix(A, blocksize=(3, 3)).astype(dtype),
                                                  B=None if B is None else B.astype(dtype), symmetry="symmetric",
                                                  strength=strength, max_coarse=1000, coarse_solver="splu",
@@ -248,8 +306,10 @@ def _amg_cg_numba(A, nodes=None, interface=None, elements=None, maxiter=400):
 
     tied = interface is not None and len(interface) > 0
     dtype = PRECONDITIONER_DTYPE
-    ml = _hierarchy(A, nodes, tied, dtype)
-    cycle = KernelCycle(get_backend("numba"), ml, dtype, cycle=CYCLE)
+    backend = get_backend("numba")
+    ml = _hierarchy(A, nodes, tied, dtype, backend)
+    with _kernel_products(backend):  # the smoothers' Lanczos estimates
+        cycle = KernelCycle(backend, ml, dtype, cycle=CYCLE)
     return _kernel_cg(A, cycle, interface, "cg-amg-sa-single-numba", maxiter)
 
 
@@ -266,10 +326,12 @@ def _pmg_cg_numba(A, nodes=None, interface=None, elements=None, maxiter=400):
     backend = get_backend("numba")
     tied = interface is not None and len(interface) > 0
     dtype = PRECONDITIONER_DTYPE
-    top, A1, vertices = p_level(backend, A, elements, dtype)
-    ml = _hierarchy(A1, None if nodes is None else nodes[vertices], tied, dtype)
+    with _kernel_products(backend):
+        top, A1, vertices = p_level(backend, A, elements, dtype)
+    ml = _hierarchy(A1, None if nodes is None else nodes[vertices], tied, dtype, backend)
     del A1
-    cycle = KernelCycle(backend, ml, dtype, top=[top], cycle=CYCLE)
+    with _kernel_products(backend):
+        cycle = KernelCycle(backend, ml, dtype, top=[top], cycle=CYCLE)
     return _kernel_cg(A, cycle, interface, "cg-pmg-amg-sa-single-numba", maxiter)
 
 
