@@ -177,7 +177,9 @@ def fitted_block(implant_nodes: np.ndarray, contact_faces: np.ndarray, frame: np
     vertices = np.vstack([footprint, points[~shared]])
     block_faces = _outward(vertices, np.vstack([vertex[faces], renumber[contact_faces][:, [0, 2, 1]]]), lo, hi)
     surface = Surface(vertices, block_faces)
-    depth = min(thickness, max(0.5 * float(np.ptp(xy[used], axis=0).min()), 2.0 * size_mm))
+    # Refined two implant sizes deep: as accurate as half the footprint's width deep (measured, the cylinder of
+    # BLOCK_FINE_SHARE: 0.28499 against 0.28494 mm) at half the dofs.
+    depth = min(thickness, 2.0 * size_mm)
     box = (*(xy[used].min(axis=0) - 2 * size_mm), 0.0, *(xy[used].max(axis=0) + 2 * size_mm), depth)
     settings = MeshSettings(coarse, order, surface="keep", refine_box_mm=box, refine_size_mm=fine,
                             refine_transition_mm=2.0 * coarse)

@@ -178,16 +178,18 @@ def sneddon(quick: bool):
     mossakovskii = (1 - nu) * np.log(3 - 4 * nu) / (1 - 2 * nu)
     mesh = mesh_surface(prism_surface(48, a, 4.0), MeshSettings(1.0, 2))
     ref = ("Sneddon rigid flat punch K = 2aE/(1 − ν²), Int J Eng Sci 3 (1965); a bonded punch is stiffer by "
-           "Mossakovskii's (1 − ν) ln(3 − 4ν)/(1 − 2ν); FE values extrapolated in 1/block size")
+           "Mossakovskii's (1 − ν) ln(3 − 4ν)/(1 − 2ν); FE values extrapolated to second order in 1/block size")
+    widths = (20.0, 40.0, 80.0)
     checks = []
     for interface, target in (("frictionless", expected), ("tied", mossakovskii * expected)):
         kp = []
-        for width in (40.0, 80.0):
+        for width in widths:
             case = loadcase_from_table({"name": "s", "type": "subsidence", "force": 100.0, "blocks": "bottom",
                                         "block_size": [width, width, width / 2], "interface": interface}, "sneddon")
             kp.append(LOADCASE_TYPES["subsidence"](mesh, punch, case).qoi["subsidence_stiffness_N_per_mm"])
+        first = [2 * kp[1] - kp[0], 2 * kp[2] - kp[1]]
         checks.append(_check(f"sneddon-{interface}", "subsidence stiffness N/mm (extrapolated)", target,
-                             2 * kp[1] - kp[0], 0.01, ref, block_widths_mm=[40.0, 80.0],
+                             (4 * first[1] - first[0]) / 3, 0.005, ref, block_widths_mm=list(widths),
                              subsidence_stiffness_N_per_mm=kp))
     return checks
 
