@@ -296,3 +296,26 @@ def test_hierarchy_with_kernel_products_is_pyamgs(p1):
         assert np.abs(x.data - y.data).max() <= 1e-5 * np.abs(y.data).max()
     # Outside the context scipy's products run as before.
     assert isinstance(system.A @ system.A, sp.bsr_matrix)
+
+
+@pytest.mark.parametrize("order, size", [(1, 0.6), (2, 1.0)])
+def test_compiled_assembly_is_the_numpy_assembly(order, size):
+    """Blocks added into precomputed slots: numpy's pattern, its values to rounding, per-element materials."""
+    mesh = box_mesh((0, 0, 0), (4, 3, 3), size, order)
+    E = np.linspace(100.0, 110000.0, len(mesh.elements))
+    reference = assemble_stiffness(mesh.nodes, mesh.elements, order, E, 0.3, kernel="numpy")
+    compiled = assemble_stiffness(mesh.nodes, mesh.elements, order, E, 0.3, kernel="numba")
+    assert np.array_equal(compiled.indptr, reference.indptr) and np.array_equal(compiled.indices, reference.indices)
+    assert np.abs(compiled.data - reference.data).max() <= 1e-14 * np.abs(reference.data).max()
+    assert abs(compiled - compiled.T).max() <= 1e-14 * np.abs(reference.data).max()
+    again = assemble_stiffness(mesh.nodes, mesh.elements, order, E, 0.3, kernel="numba")
+    assert np.array_equal(again.data, compiled.data)
+
+
+def test_compiled_assembly_refuses_inverted_elements():
+    mesh = box_mesh((0, 0, 0), (2, 2, 2), 1.0, 1)
+    elements = mesh.elements.copy()
+    elements[:2, [0, 1]] = elements[:2, [1, 0]]
+    for kernel in ("numpy", "numba"):
+        with pytest.raises(ValueError, match="2 elements are inverted"):
+            assemble_stiffness(mesh.nodes, elements, 1, 1000.0, 0.3, kernel=kernel)

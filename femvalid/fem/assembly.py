@@ -103,12 +103,17 @@ def _block_components(Gw: np.ndarray, G: np.ndarray, a: np.ndarray, b: np.ndarra
 
 
 def assemble_stiffness(
-    nodes: np.ndarray, elements: np.ndarray, order: int, youngs_modulus_MPa, poisson_ratio
+    nodes: np.ndarray, elements: np.ndarray, order: int, youngs_modulus_MPa, poisson_ratio,
+    kernel: str | None = None,
 ) -> sp.bsr_matrix:
     """Global stiffness (3N × 3N, N/mm) as BSR with 3×3 blocks, sorted indices.
 
     ``youngs_modulus_MPa`` and ``poisson_ratio`` are scalars or one value per element,
-    so several bodies of different materials can share one system.
+    so several bodies of different materials can share one system. ``kernel``:
+    ``"numba"`` computes the element blocks and adds them into the matrix's precomputed
+    slots in one compiled pass; ``"numpy"`` sums batched blocks with ``np.bincount``
+    (the reference); None (default) takes numba where it is installed. Both give the
+    same matrix to rounding (1e-15 relative, tests/test_kernels.py).
     """
     m, n = elements.shape
     lam, mu = lame(np.broadcast_to(youngs_modulus_MPa, m), np.broadcast_to(poisson_ratio, m))
@@ -120,10 +125,18 @@ def assemble_stiffness(
     a, b = np.triu_indices(n, 1)
     pairs, slot = np.unique((ordered[:, a].astype(np.int64) * N + ordered[:, b]).ravel(), return_inverse=True)
     slot = slot.reshape(m, len(a))
+    if kernel is None:
+        import importlib.util
+
+        kernel = "numba" if importlib.util.find_spec("numba") is not None else "numpy"
+    if kernel == "numba":
+        return _assemble_numba(nodes, elements, order, lam, mu, perm, slot, pairs, a, b)
+    del ordered
     upper = np.zeros((9, len(pairs)))
     diagonal = np.zeros((9, N))
     own = np.arange(n)
     chunk = max(1, PAIR_CHUNK // len(a))
+    ordered = np.take_along_axis(elements, perm, axis=1)
     for start in range(0, m, chunk):
         stop = min(start + chunk, m)
         geometry = element_geometry(nodes, elements[start:stop], order)
@@ -140,13 +153,37 @@ def assemble_stiffness(
     return _bsr_from_pairs(N, pairs, upper, diagonal)
 
 
-def _bsr_from_pairs(N: int, pairs: np.ndarray, upper: np.ndarray, diagonal: np.ndarray) -> sp.bsr_matrix:
-    """The symmetric BSR matrix with ``diagonal`` blocks, ``upper`` at the pairs (lo, hi) and their transposes.
+def _assemble_numba(nodes, elements, order, lam, mu, perm, slot, pairs, a, b) -> sp.bsr_matrix:
+    """The stiffness by :func:`femvalid.fem.kernels_numba.assemble_elasticity` (see :func:`assemble_stiffness`)."""
+    from femvalid.fem.kernels import get_backend
 
-    ``pairs`` (lo·N + hi, sorted) and the blocks' nine entries ``upper`` (9, P) and
-    ``diagonal`` (9, N). Row r holds the transposed blocks of pairs (lo, r) in order of lo,
-    then its diagonal block, then the blocks of pairs (r, hi) in order of hi: positions
-    follow from counts, and only the transposed blocks need sorting (by hi, stably).
+    kernels = get_backend("numba").k
+    N = len(nodes)
+    indptr, indices, diagonal_at, upper_at, lower_at = _bsr_pattern(N, pairs)
+    data = np.zeros((len(indices), 3, 3))
+    points, w = tet_rule(quadrature_degree(order))
+    ref = np.ascontiguousarray(shape_gradients(order, points))  # (q, n, 3)
+    inverted = kernels.assemble_elasticity(
+        np.ascontiguousarray(nodes, dtype=float), np.ascontiguousarray(elements, dtype=np.int64),
+        np.ascontiguousarray(perm, dtype=np.int64), ref, np.ascontiguousarray(w, dtype=float),
+        np.ascontiguousarray(lam, dtype=float), np.ascontiguousarray(mu, dtype=float), slot,
+        a.astype(np.int64), b.astype(np.int64), upper_at, diagonal_at, data)
+    if inverted:
+        raise ValueError(f"{inverted} elements are inverted (det J ≤ 0)")
+    data[lower_at] = data[upper_at].transpose(0, 2, 1)
+    matrix = sp.bsr_matrix((data, indices, indptr), shape=(3 * N, 3 * N))
+    matrix.has_sorted_indices = True
+    return matrix
+
+
+def _bsr_pattern(N: int, pairs: np.ndarray):
+    """Block pattern of the symmetric matrix with node pairs ``pairs`` (lo·N + hi, sorted).
+
+    Row r holds the transposed blocks of pairs (lo, r) in order of lo, then its diagonal
+    block, then the blocks of pairs (r, hi) in order of hi: positions follow from counts,
+    and only the transposed blocks need sorting (by hi, stably). Returns (indptr, indices
+    (int32), diagonal_at (N,), upper_at (P,), lower_at (P,)): where each node's diagonal
+    block, each pair's upper block and its transpose are stored.
     """
     lo, hi = pairs // N, pairs % N
     before, after = np.bincount(hi, minlength=N), np.bincount(lo, minlength=N)  # blocks left/right of the diagonal
@@ -160,13 +197,23 @@ def _bsr_from_pairs(N: int, pairs: np.ndarray, upper: np.ndarray, diagonal: np.n
     row = hi[by_hi]
     lower_at = np.empty(P, np.int64)
     lower_at[by_hi] = indptr[row] + (np.arange(P) - (np.cumsum(before) - before)[row])
-    data = np.empty((2 * P + N, 3, 3))
+    indices = np.empty(2 * P + N, np.int32)
+    indices[diagonal_at], indices[upper_at], indices[lower_at] = np.arange(N), hi, lo
+    return indptr.astype(np.int32), indices, diagonal_at, upper_at, lower_at
+
+
+def _bsr_from_pairs(N: int, pairs: np.ndarray, upper: np.ndarray, diagonal: np.ndarray) -> sp.bsr_matrix:
+    """The symmetric BSR matrix with ``diagonal`` blocks, ``upper`` at the pairs (lo, hi) and their transposes.
+
+    ``pairs`` (lo·N + hi, sorted) and the blocks' nine entries ``upper`` (9, P) and
+    ``diagonal`` (9, N); the pattern is :func:`_bsr_pattern`'s.
+    """
+    indptr, indices, diagonal_at, upper_at, lower_at = _bsr_pattern(N, pairs)
+    data = np.empty((len(indices), 3, 3))
     data[diagonal_at] = diagonal.T.reshape(-1, 3, 3)
     blocks = upper.T.reshape(-1, 3, 3)
     data[upper_at] = blocks
     data[lower_at] = blocks.transpose(0, 2, 1)
-    indices = np.empty(len(data), np.int32)
-    indices[diagonal_at], indices[upper_at], indices[lower_at] = np.arange(N), hi, lo
-    matrix = sp.bsr_matrix((data, indices, indptr.astype(np.int32)), shape=(3 * N, 3 * N))
+    matrix = sp.bsr_matrix((data, indices, indptr), shape=(3 * N, 3 * N))
     matrix.has_sorted_indices = True
     return matrix

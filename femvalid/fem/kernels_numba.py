@@ -294,3 +294,90 @@ def spgemm(A, B, numeric=None):
                            shape=(A.shape[0], B.shape[1]))
     matrix.has_sorted_indices = True
     return matrix
+
+
+# --- element assembly -----------------------------------------------------------------------------------
+
+
+@njit(**_OPTIONS)
+def assemble_elasticity(nodes, elements, perm, ref, weights, lam, mu, slot, pair_a, pair_b,
+                        upper_at, diagonal_at, data):
+    """Add every element's stiffness blocks into the BSR blocks ``data`` at precomputed slots; returns
+    the number of inverted elements (det J ≤ 0 at a quadrature point).
+
+    Element by element in order (one thread: each slot's sum has a fixed order), as
+    :func:`femvalid.fem.assembly.assemble_stiffness` with numpy: shape gradients G = ref J⁻¹
+    (J by cofactors), weights w det J, and for the element's nodes sorted by global
+    number, pair (a, b), a < b, the upper block K_ab,ij = Σ_q w (λ ∂_i N_a ∂_j N_b +
+    μ ∂_j N_a ∂_i N_b + μ δ_ij ∇N_a·∇N_b) at ``upper_at[slot]`` and its transpose at
+    ``lower_at[slot]``; diagonal blocks at ``diagonal_at[node]``.
+    """
+    m, n = elements.shape
+    nq = ref.shape[0]
+    G = np.empty((nq, n, 3))
+    w = np.empty(nq)
+    J = np.empty((3, 3))
+    inv = np.empty((3, 3))
+    K = np.empty((3, 3))
+    inverted = 0
+    for e in range(m):
+        bad = False
+        for q in range(nq):
+            J[:] = 0.0
+            for a in range(n):
+                node = elements[e, a]
+                for k in range(3):
+                    xk = nodes[node, k]
+                    for l in range(3):
+                        J[k, l] += xk * ref[q, a, l]
+            A, B, C = J[0, 0], J[0, 1], J[0, 2]
+            D, E, F = J[1, 0], J[1, 1], J[1, 2]
+            Gg, H, I = J[2, 0], J[2, 1], J[2, 2]
+            c00, c10, c20 = E * I - F * H, F * Gg - D * I, D * H - E * Gg
+            c01, c11, c21 = C * H - B * I, A * I - C * Gg, B * Gg - A * H
+            c02, c12, c22 = B * F - C * E, C * D - A * F, A * E - B * D
+            det = A * c00 + B * c10 + C * c20
+            if not det > 0:
+                bad = True
+            inv[0, 0], inv[1, 0], inv[2, 0] = c00 / det, c10 / det, c20 / det
+            inv[0, 1], inv[1, 1], inv[2, 1] = c01 / det, c11 / det, c21 / det
+            inv[0, 2], inv[1, 2], inv[2, 2] = c02 / det, c12 / det, c22 / det
+            for s in range(n):
+                a = perm[e, s]
+                for k in range(3):
+                    t = 0.0
+                    for l in range(3):
+                        t += ref[q, a, l] * inv[l, k]
+                    G[q, s, k] = t
+            w[q] = det * weights[q]
+        if bad:
+            inverted += 1
+        la = lam[e]
+        mu_ = mu[e]
+        for p in range(len(pair_a) + n):
+            if p < len(pair_a):
+                a, b = pair_a[p], pair_b[p]
+            else:
+                a = b = p - len(pair_a)
+            K[:] = 0.0
+            for q in range(nq):
+                dot = 0.0
+                for k in range(3):
+                    dot += G[q, a, k] * G[q, b, k]
+                for i in range(3):
+                    for j in range(3):
+                        v = la * G[q, a, i] * G[q, b, j] + mu_ * G[q, a, j] * G[q, b, i]
+                        if i == j:
+                            v += mu_ * dot
+                        K[i, j] += w[q] * v
+            if p < len(pair_a):
+                up = upper_at[slot[e, p]]
+                for i in range(3):
+                    for j in range(3):
+                        data[up, i, j] += K[i, j]
+            else:
+                d = diagonal_at[elements[e, perm[e, a]]]
+                for i in range(3):
+                    for j in range(3):
+                        data[d, i, j] += K[i, j]
+    return inverted
