@@ -97,11 +97,8 @@ _SETUPS: OrderedDict = OrderedDict()
 def solve(model: Model, method: str = "auto", rtol: float = RTOL, source: str = "solver") -> ModelSolution:
     """Solve every load state of ``model``; check residuals and equilibrium in all six components.
 
-    Frictionless node-pair interfaces are unilateral: starting with every pair in
-    contact, pairs whose contact force pulls (adhesion) are released and released
-    pairs that would overlap are pressed again, until the set no longer changes
-    (an active-set method: each step is a linear solve, exact for the contact set
-    it ends with; Wriggers, Computational Contact Mechanics, 2006, §6.3).
+    Frictionless node-pair interfaces, and frictionless fixtures marked unilateral,
+    only push: their contact set is found by the active set of :mod:`femvalid.fem.contact`.
 
     Raises
     ------
