@@ -59,9 +59,10 @@ _MAX_CELLS = 10**5
 #: Peak bytes per voxel of a contouring grid (measured at 4.3 M voxels: 135 B for BCC,
 #: 220 B for a gyroid sheet, whose surface is largest), and the memory before it.
 BYTES_PER_VOXEL, BASE_BYTES = 250.0, 150e6
-#: Most voxels femvalid contours: 30 M take about 2½ minutes and 7.5 GB on 2 cores,
-#: and give far more triangles than femvalid meshes (1 M).
-MAX_VOXELS = 30_000_000
+#: Most voxels femvalid contours: 30 M take about 2½ minutes and 7.5 GB on 2 cores
+#: (a lattice block); a lattice cage of 56 M voxels gives about 10 M triangles, what
+#: design tools export, and meshing resamples a surface that fine first.
+MAX_VOXELS = 64_000_000
 
 
 @dataclass(frozen=True)

@@ -109,9 +109,14 @@ class LatticeCage:
             return np.where(outer, walls, phi), np.where(outer[:, None], walls_grad, grad)
 
         axes = [(np.arange(-1, n + 1) + 0.5) * h for n, h in zip(counts, voxels)]
-        points = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
-        chunk = 1 << 18
-        values = np.concatenate([cage(points[i:i + chunk])[0] for i in range(0, len(points), chunk)])
-        surface = contour_surface(values.reshape([len(a) for a in axes]), voxels, cage, size)
+        # Slab by slab along x: no array of all grid points (24 B a voxel) is made.
+        values = np.empty([len(a) for a in axes])
+        yz = np.stack(np.meshgrid(axes[1], axes[2], indexing="ij"), axis=-1).reshape(-1, 2)
+        slab = max(1, (1 << 18) // len(yz))
+        for i in range(0, len(axes[0]), slab):
+            x = axes[0][i:i + slab]
+            points = np.column_stack([np.repeat(x, len(yz)), np.tile(yz, (len(x), 1))])
+            values[i:i + slab] = cage(points)[0].reshape(len(x), len(axes[1]), len(axes[2]))
+        surface = contour_surface(values, voxels, cage, size)
         surface = surface.translated([-size[0] / 2, -size[1] / 2, 0.0])
         return replace(block, surface=surface)

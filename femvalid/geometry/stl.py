@@ -24,13 +24,18 @@ __all__ = ["StlData", "read_stl", "write_stl", "triangle_count", "UNIT_SCALE", "
 #: Factor that converts a length in the given unit to millimetres.
 UNIT_SCALE = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": 25.4}
 
-#: Most triangles femvalid reads from one file. Reading and checking take about
-#: 0.3 kB and 5 µs per triangle (3 M triangles: 850 MB peak, 12 s on 2 cores), so
-#: this bounds a check at about 1.5 GB.
-MAX_TRIANGLES = 5_000_000
+#: Most triangles femvalid reads from one file: lattice implants are exported with
+#: 2–20 M. Reading and checking take about 0.3 kB and 5 µs per triangle (3 M
+#: triangles: 850 MB peak, 12 s on 2 cores), so this bounds a check at about 6 GB;
+#: meshing resamples a surface this fine first (:mod:`femvalid.geometry.resample`).
+MAX_TRIANGLES = 20_000_000
+#: Peak bytes per triangle of reading and checking a binary STL, rounded up from the
+#: measurements above: a file whose check would not fit the memory available is
+#: refused before it is read.
+CHECK_BYTES_PER_TRIANGLE = 350.0
 
-#: Largest STL file femvalid opens: a binary file of MAX_TRIANGLES is 250 MB, an
-#: ASCII one up to about 2 GB.
+#: Largest STL file femvalid opens: a binary file of MAX_TRIANGLES is 1 GB, an
+#: ASCII one of 4 GiB holds about 16 M triangles.
 MAX_STL_BYTES = 4 * 2**30
 #: UTF-8 byte-order mark that some editors put before an ASCII STL's 'solid'.
 _BOM = b"\xef\xbb\xbf"
@@ -149,6 +154,7 @@ def _read_binary(path: Path, size: int, head: bytes) -> StlData | None:
         raise GeometryError(path, "binary STL contains no triangles")
     if count > MAX_TRIANGLES:
         raise GeometryError(path, _too_many(count))
+    _check_memory(path, count)
     records = np.fromfile(path, dtype=_RECORD, count=count, offset=_HEADER + 4)
     return StlData(
         triangles=records["vertices"].astype(np.float64),
@@ -176,6 +182,17 @@ def triangle_count(path: str | Path) -> int | None:
         return None
     count = int(np.frombuffer(head, "<u4", 1, _HEADER)[0])
     return count if size == _HEADER + 4 + _RECORD.itemsize * count else None
+
+
+def _check_memory(path: Path, count: int) -> None:
+    """Refuse a file whose reading and checking would need more memory than is available."""
+    from femvalid.meshing.mesher import available_memory_bytes
+
+    need, available = CHECK_BYTES_PER_TRIANGLE * count, available_memory_bytes()
+    if available is not None and need > available:
+        raise GeometryError(path, f"{count} triangles would need about {need / 1e9:.3g} GB to read and check, more "
+                                  f"than the {available / 1e9:.3g} GB of memory available; export the STL with a "
+                                  "coarser chord tolerance, or free memory")
 
 
 def _too_many(count: int | str) -> str:

@@ -6,6 +6,11 @@ it is 5–6× slower than filling the volume. When the STL's triangles are alrea
 about the requested size and well shaped, keeping them as the boundary skips all
 of it and the mesh bounds exactly the STL's volume. A coarse STL, a poor one
 (slivers), or a fine STL meshed at a coarser size is remeshed.
+
+An STL of more than :data:`femvalid.meshing.mesher.MAX_DIRECT_TRIANGLES` triangles
+(lattices exported by design tools), or any STL with ``surface="contour"``, is first
+resampled at the mesh size (its signed distance contoured and relaxed onto it,
+:mod:`femvalid.geometry.resample`) and those triangles are kept.
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ __all__ = [
     "shell_volumes",
 ]
 
-#: How the boundary is made: "auto" decides by the facets, "keep" or "remesh" force it.
-SURFACE_MODES = ("auto", "keep", "remesh")
+#: How the boundary is made: "auto" decides by the facets (and their number), "keep",
+#: "remesh" or "contour" force it.
+SURFACE_MODES = ("auto", "keep", "remesh", "contour")
 #: Kept only if every facet edge is at most this times the target size...
 KEEP_EDGE_MAX_RATIO = 1.5
 #: ...and the median edge at least this times it (finer facets would make the mesh
@@ -53,7 +59,7 @@ class FacetStats:
 
 @dataclass(frozen=True)
 class BoundaryChoice:
-    """``mode`` is "keep" or "remesh"; ``reason`` says why, for the mesh report."""
+    """``mode`` is "keep", "remesh" or "contour"; ``reason`` says why, for the mesh report."""
 
     mode: str
     reason: str

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from femvalid.errors import GeometryError, InputError, MeshingError
+from femvalid.geometry import stl as _stl
 from femvalid.geometry.surface import Surface
 from femvalid.meshing.boundary import SURFACE_MODES, BoundaryChoice, choose_boundary, shell_volumes
 from femvalid.meshing.high_order import elevate_to_quadratic, jacobian_ratio
@@ -25,14 +26,18 @@ from femvalid.meshing.volume_mesh import VolumeMesh
 from femvalid.meshing.worker import ORPHANED, OVERTIME, TEMP_PREFIX
 
 __all__ = ["MeshSettings", "mesh_surface", "default_size_mm", "check_meshable", "check_mesh_size", "estimate_mesh",
-           "MAX_MESH_TRIANGLES", "MAX_MESH_ELEMENTS"]
+           "check_resample_size", "MAX_MESH_TRIANGLES", "MAX_DIRECT_TRIANGLES", "MAX_MESH_ELEMENTS"]
 
-#: Most STL triangles femvalid meshes. gmsh's classification of the facets into
-#: surfaces is the bottleneck (measured on a torus, 2 cores: `femvalid mesh` of 1 M
-#: triangles 86 s and 1.2 GB in all; at 3 M the classification alone takes 145 s and
-#: rebuilding the geometry 55 s more, 3.1 GB), and an STL this fine holds far more
-#: detail than a mesh for stresses needs.
-MAX_MESH_TRIANGLES = 1_000_000
+#: Most STL triangles gmsh is given. Its classification of the facets into surfaces
+#: is the bottleneck (measured on a torus, 2 cores: `femvalid mesh` of 1 M triangles
+#: 86 s and 1.2 GB in all; at 3 M the classification alone takes 145 s and rebuilding
+#: the geometry 55 s more, 3.1 GB), and an STL this fine holds far more detail than a
+#: mesh for stresses needs: beyond it, ``surface="auto"`` resamples the surface at the
+#: mesh size first (:func:`femvalid.geometry.resample.resample_surface`; a 3.6 M-triangle
+#: lattice cage at 0.15 mm: 45 s, then gmsh keeps the 630 k contour triangles).
+MAX_DIRECT_TRIANGLES = 1_000_000
+#: Most STL triangles femvalid meshes at all: what it reads.
+MAX_MESH_TRIANGLES = _stl.MAX_TRIANGLES
 
 
 def default_size_mm(surface: Surface) -> float:
@@ -95,7 +100,8 @@ class MeshSettings:
 
 
 def check_meshable(triangles: int, source: str = "<surface>") -> None:
-    """Refuse a surface with more than :data:`MAX_MESH_TRIANGLES` triangles.
+    """Refuse a surface with more than :data:`MAX_MESH_TRIANGLES` triangles (what
+    femvalid reads); more than :data:`MAX_DIRECT_TRIANGLES` are resampled, not refused.
 
     Raises
     ------
@@ -105,8 +111,8 @@ def check_meshable(triangles: int, source: str = "<surface>") -> None:
     if triangles > MAX_MESH_TRIANGLES:
         raise GeometryError(
             source,
-            f"{triangles} triangles, more than femvalid meshes (limit {MAX_MESH_TRIANGLES}: gmsh takes "
-            "minutes and gigabytes beyond it); export the STL with a coarser chord tolerance",
+            f"{triangles} triangles, more than femvalid meshes (limit {MAX_MESH_TRIANGLES}); "
+            "export the STL with a coarser chord tolerance",
         )
 
 
@@ -218,6 +224,30 @@ def available_memory_bytes() -> float | None:
     return None
 
 
+def check_resample_size(surface: Surface, size_mm: float, source: str = "<surface>",
+                        available_bytes: float | None = None) -> float:
+    """Refuse, before any memory is taken, resampling ``surface`` at ``size_mm`` when its
+    grid and samples would need more than ``available_bytes``; returns the estimate (bytes).
+
+    Raises
+    ------
+    InputError
+        Naming the estimate and what would fit (exit status 2).
+    """
+    from femvalid.geometry.resample import estimate_resample_bytes
+
+    need = estimate_resample_bytes(surface, size_mm)
+    if available_bytes is not None and need > available_bytes:
+        lo, hi = 1e-6, float(np.max(surface.extent))
+        for _ in range(60):
+            mid = math.sqrt(lo * hi)
+            lo, hi = (lo, mid) if estimate_resample_bytes(surface, mid) <= available_bytes else (mid, hi)
+        raise InputError(source, f"resampling the {len(surface.faces)} triangles at {size_mm:g} mm would need about "
+                                 f"{_gigabytes(need)}, more than the {available_bytes / 1e9:.3g} GB of memory "
+                                 f"available; use a size of at least {hi:.3g} mm")
+    return need
+
+
 class _Timeout(MeshingError):
     """gmsh was killed: no time is left to try the other boundary."""
 
@@ -225,15 +255,21 @@ class _Timeout(MeshingError):
 def mesh_surface(surface: Surface, settings: MeshSettings, source: str = "<surface>") -> VolumeMesh:
     """Mesh a checked, closed surface into tetrahedra and check their quality.
 
-    The quality report says which boundary mesh was used (``surface``: "keep" or
-    "remesh", and why).
+    The quality report says which boundary mesh was used (``surface``: "keep",
+    "remesh" or "contour", and why). A surface of more than
+    :data:`MAX_DIRECT_TRIANGLES` triangles (with ``surface="auto"``), or any with
+    ``surface="contour"``, is resampled at the mesh size first and the resampled
+    triangles are kept as the boundary; the volume is still checked against the
+    given surface's, and the quality report's ``resampling`` holds the resampling's
+    volume error and Hausdorff distance.
 
     Raises
     ------
     GeometryError
         The surface has more than :data:`MAX_MESH_TRIANGLES` triangles.
     InputError
-        The size would give more than :data:`MAX_MESH_ELEMENTS` tetrahedra.
+        The size would give more than :data:`MAX_MESH_ELEMENTS` tetrahedra, or its
+        resampling would not fit in the memory available.
     MeshingError
         gmsh failed or timed out, or the mesh fails the quality checks (inverted or
         near-degenerate elements, volume off by more than 0.5 %).
@@ -243,6 +279,8 @@ def mesh_surface(surface: Surface, settings: MeshSettings, source: str = "<surfa
     if elements > MAX_MESH_ELEMENTS:  # callers check the size first (check_mesh_size); this is the backstop
         raise InputError(source, f"mesh size {settings.size_mm:g} mm would give about {_count(elements)} tetrahedra, "
                                  f"more than femvalid meshes (limit {MAX_MESH_ELEMENTS:.2g})")
+    if settings.surface == "contour" or (settings.surface == "auto" and len(surface.faces) > MAX_DIRECT_TRIANGLES):
+        return _mesh_resampled(surface, settings, source)
     choice = choose_boundary(surface, settings.size_mm, settings.surface, settings.refine_box_mm is not None)
     deadline = time.monotonic() + settings.timeout_s  # for both tries together
     try:
@@ -261,13 +299,37 @@ def mesh_surface(surface: Surface, settings: MeshSettings, source: str = "<surfa
         return _mesh(surface, settings, fallback, deadline, source)
 
 
+def _mesh_resampled(surface: Surface, settings: MeshSettings, source: str) -> VolumeMesh:
+    """Resample the surface at the mesh size (the refinement box's size, if finer), then
+    mesh it keeping the resampled triangles; quality judged against ``surface``."""
+    from femvalid.geometry.resample import resample_surface
+
+    size = min(settings.size_mm, settings.refine_size_mm or math.inf)
+    check_resample_size(surface, size, source, available_memory_bytes())
+    why = ("contour asked for" if settings.surface == "contour" else
+           f"{len(surface.faces)} triangles, more than gmsh is given (limit {MAX_DIRECT_TRIANGLES})")
+    try:
+        resampled, info = resample_surface(surface, size)
+    except ValueError as exc:
+        raise MeshingError(source, f"resampling the surface failed: {exc}") from None
+    choice = BoundaryChoice("contour", f"{why}: {info.summary()}")
+    deadline = time.monotonic() + settings.timeout_s
+    return _mesh(resampled, settings, choice, deadline, source, reference=surface, resampling=info.to_dict())
+
+
 def _mesh(surface: Surface, settings: MeshSettings, choice: BoundaryChoice, deadline: float,
-          source: str) -> VolumeMesh:
-    """One meshing with the chosen boundary, checked for quality."""
+          source: str, reference: Surface | None = None, resampling: dict | None = None) -> VolumeMesh:
+    """One meshing with the chosen boundary, checked for quality.
+
+    ``reference`` is the surface the mesh must bound (its volume, the quadratic
+    nodes' place) when ``surface`` is its resampling; by default ``surface`` itself.
+    """
+    reference = surface if reference is None else reference
+    keep = choice.mode in ("keep", "contour")
     remove_orphaned_folders()
     with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-", ignore_cleanup_errors=True) as tmp:
         request, result = Path(tmp, "in.npz"), Path(tmp, "out.npz")
-        shells = shell_volumes(surface) if choice.mode == "keep" else (np.zeros(0), np.zeros(0))
+        shells = shell_volumes(surface) if keep else (np.zeros(0), np.zeros(0))
         np.savez(
             request,
             vertices=surface.vertices,
@@ -277,7 +339,7 @@ def _mesh(surface: Surface, settings: MeshSettings, choice: BoundaryChoice, dead
             angle_deg=settings.angle_deg,
             refine=np.array([*settings.refine_box_mm, settings.refine_size_mm, settings.refine_transition_mm])
             if settings.refine_box_mm is not None else np.zeros(0),
-            surface=np.array(choice.mode),
+            surface=np.array("keep" if keep else "remesh"),
             face_shell=shells[0],
             shell_owner=shells[1],
         )
@@ -288,7 +350,7 @@ def _mesh(surface: Surface, settings: MeshSettings, choice: BoundaryChoice, dead
     corners = nodes[elements]
     curved, straightened = None, 0
     if settings.order == 2:
-        nodes, elements, straightened = elevate_to_quadratic(nodes, elements, surface)
+        nodes, elements, straightened = elevate_to_quadratic(nodes, elements, reference)
         curved = jacobian_ratio(nodes, elements)
     mesh = VolumeMesh(nodes, elements, size_mm=settings.size_mm)
     quality = MeshQuality(
@@ -298,10 +360,11 @@ def _mesh(surface: Surface, settings: MeshSettings, choice: BoundaryChoice, dead
         scaled_jacobian=scaled_jacobian(corners),
         aspect_ratio=aspect_ratio(corners),
         volume_mm3=mesh.volume,
-        reference_volume_mm3=surface.signed_volume,
+        reference_volume_mm3=reference.signed_volume,
         surface=choice.mode,
         surface_reason=choice.reason,
         gmsh_seconds=seconds,
+        resampling=resampling,
     )
     problems = quality.problems()
     if problems:

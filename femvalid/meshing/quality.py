@@ -59,9 +59,12 @@ class MeshQuality:
     ``aspect_ratio`` are of the straight corner tets; for quadratic elements
     ``jacobian_ratio`` is the smallest det J at the nodes over the straight tet's
     (1 straight, ≤ 0 tangled by the curved boundary). ``surface`` is the boundary
-    mesh used, "keep" (the STL's triangles) or "remesh", and ``surface_reason`` why;
-    ``gmsh_seconds`` is gmsh's time, s, to prepare the surfaces ("geometry":
+    mesh used, "keep" (the STL's triangles), "remesh" or "contour" (the STL resampled
+    at the mesh size first, :mod:`femvalid.geometry.resample`), and ``surface_reason``
+    why; ``gmsh_seconds`` is gmsh's time, s, to prepare the surfaces ("geometry":
     classify and rebuild them, or take the STL's triangles) and to mesh ("mesh").
+    ``resampling`` is the resampling's record (``Resampling.to_dict``: its volume
+    error, Hausdorff distance, sampled distances both ways) when it was used.
     """
 
     sicn: np.ndarray
@@ -74,6 +77,7 @@ class MeshQuality:
     surface: str = "remesh"
     surface_reason: str = ""
     gmsh_seconds: dict | None = None
+    resampling: dict | None = None
 
     @property
     def volume_error(self) -> float:
@@ -108,6 +112,13 @@ class MeshQuality:
         poor = int((self.sicn < SICN_WARN).sum())
         if poor:
             out.append(f"{poor} elements with poor quality (SICN < {SICN_WARN})")
+        r = self.resampling
+        if r and r["hausdorff_mm"] > r["voxel_mm"]:
+            out.append(
+                f"the resampled surface is up to {r['hausdorff_mm']:.3g} mm from the STL "
+                f"({r['hausdorff_to_voxel']:.1f} × the {r['voxel_mm']:g} mm size): features thinner than the size "
+                "are lost or bridged there; a smaller --size resolves them"
+            )
         if self.straightened_midside_nodes:
             out.append(
                 f"{self.straightened_midside_nodes} boundary mid-side nodes left on the straight edge "
@@ -132,4 +143,5 @@ class MeshQuality:
             "volume_error_percent": 100.0 * self.volume_error,
             "surface": self.surface,
             "surface_reason": self.surface_reason,
+            **({"resampling": self.resampling} if self.resampling is not None else {}),
         }
