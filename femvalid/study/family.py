@@ -31,7 +31,7 @@ __all__ = ["CAGE_PARAMETERS", "MAX_MEMBERS", "family_members", "member_name"]
 MAX_MEMBERS = 1000
 #: A glob looks through at most this many folders: '**' over a large tree is refused, and
 #: symlinked folders are not followed (two links back to their folder would make 2^40 paths).
-MAX_GLOB_FOLDERS = 20000
+MAX_GLOB_FOLDERS = 2000
 
 #: The cage's parameters and the short names members are named by, in naming order.
 CAGE_PARAMETERS = {"height_mm": "h", "length_mm": "l", "width_mm": "w", "lordosis_deg": "lord",
