@@ -381,3 +381,15 @@ def assemble_elasticity(nodes, elements, perm, ref, weights, lam, mu, slot, pair
                     for j in range(3):
                         data[d, i, j] += K[i, j]
     return inverted
+
+
+@njit(**_OPTIONS)
+def copy_transposed(data, source, target):
+    """data[target[k]] = data[source[k]]ᵀ, block by block (no temporary copy of the blocks)."""
+    R = data.shape[1]
+    for k in range(len(source)):
+        s = source[k]
+        t = target[k]
+        for i in range(R):
+            for j in range(R):
+                data[t, j, i] = data[s, i, j]
