@@ -431,29 +431,99 @@ def _relax(vertices: np.ndarray, faces: np.ndarray, distance: SurfaceDistance, v
     orientation = 1.0 if Surface(vertices, faces).signed_volume > 0 else -1.0
     reference = orientation * distance.facet_normals(facet)[faces].sum(axis=1)  # the STL's facing near each triangle
     reference /= np.maximum(np.linalg.norm(reference, axis=1, keepdims=True), 1e-300)
-    facing = _facing(v, faces, reference)
+    facing, shape = _facing(v, faces, reference)
     for _ in range(RELAX_STEPS):
         target, _ = distance.closest(v + 0.5 * (mean @ v - v))
         moved = target - vertices
         length = np.linalg.norm(moved, axis=1, keepdims=True)
         proposal = vertices + moved * np.minimum(1.0, MAX_MOVE * voxel / np.maximum(length, 1e-300))
-        for _ in range(20):
-            now = _facing(proposal, faces, reference)
-            bad = (now < 0.2) & (now < facing)
+        for _ in range(50):
+            now, now_shape = _facing(proposal, faces, reference)
+            # Turned away from the STL, or squashed (many points project onto one point of
+            # a convex edge or corner): such a move is undone.
+            bad = ((now < 0.2) & (now < facing)) | ((now_shape < MIN_SHAPE) & (now_shape < shape))
             if not bad.any():
                 break
             undo = np.unique(faces[bad])
             proposal[undo] = v[undo]
-        v, facing = proposal, _facing(proposal, faces, reference)
-    return v
+        v = proposal
+        facing, shape = _facing(v, faces, reference)
+    return _untangle(v, vertices, faces, adjacency)
 
 
-def _facing(vertices: np.ndarray, faces: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Cosine between each triangle's normal and its reference direction (−1 for a collapsed one)."""
+def _untangle(relaxed: np.ndarray, contour: np.ndarray, faces: np.ndarray, adjacency) -> np.ndarray:
+    """Where two parts of the surface come closer than the relaxation moves (a cusp of the
+    STL, a gap thinner than a voxel), relaxed triangles can pass through each other: their
+    vertices, and a growing ring around them, go back to where the contour put them (the
+    contour never intersects itself) until no two triangles intersect."""
+    v = relaxed.copy()
+    back = np.zeros(len(v), bool)
+    for _ in range(20):
+        hit = self_intersecting(v, faces)
+        if not hit.any():
+            return v
+        ring = np.zeros(len(v), bool)
+        ring[faces[hit].ravel()] = True
+        ring |= back
+        back = ring | (adjacency @ ring.astype(np.float64) > 0) if back.any() else ring
+        v[back] = contour[back]
+    return contour
+
+
+def self_intersecting(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Triangles (bool per face) that intersect another with which they share no vertex."""
+    t = vertices[faces]
+    centroid = t.mean(axis=1)
+    reach = float(np.linalg.norm(t - centroid[:, None], axis=2).max()) if len(t) else 0.0
+    out = np.zeros(len(faces), bool)
+    if not len(t):
+        return out
+    pairs = cKDTree(centroid).query_pairs(2.0 * reach, output_type="ndarray")
+    for start in range(0, len(pairs), 1 << 20):
+        i, j = pairs[start:start + (1 << 20)].T
+        apart = ~(faces[i][:, :, None] == faces[j][:, None, :]).any(axis=(1, 2))
+        lo_i, hi_i, lo_j, hi_j = t[i].min(axis=1), t[i].max(axis=1), t[j].min(axis=1), t[j].max(axis=1)
+        apart &= ((lo_i <= hi_j) & (lo_j <= hi_i)).all(axis=1)
+        i, j = i[apart], j[apart]
+        crossed = np.zeros(len(i), bool)
+        for a, b in ((i, j), (j, i)):
+            for k in range(3):
+                crossed |= _segment_crosses(t[a][:, k], t[a][:, (k + 1) % 3], t[b])
+        out[i[crossed]] = True
+        out[j[crossed]] = True
+    return out
+
+
+def _segment_crosses(p0: np.ndarray, p1: np.ndarray, tri: np.ndarray) -> np.ndarray:
+    """Whether segment p0→p1 passes through the interior of triangle tri (Möller–Trumbore)."""
+    e1, e2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
+    d = p1 - p0
+    h = np.cross(d, e2)
+    a = np.einsum("ij,ij->i", e1, h)
+    ok = np.abs(a) > 1e-14 * np.maximum(np.einsum("ij,ij->i", d, d), 1e-300) * np.linalg.norm(e1, axis=1)
+    inv = np.where(ok, 1.0 / np.where(ok, a, 1.0), 0.0)
+    s = p0 - tri[:, 0]
+    u = np.einsum("ij,ij->i", s, h) * inv
+    q = np.cross(s, e1)
+    w = np.einsum("ij,ij->i", d, q) * inv
+    along = np.einsum("ij,ij->i", e2, q) * inv
+    return ok & (u > 0) & (w > 0) & (u + w < 1) & (along > 0) & (along < 1)
+
+
+#: A relaxation move may not leave a triangle of a worse shape than this (1 equilateral,
+#: 0 collapsed: 4√3·area / Σ edge²) unless it already was.
+MIN_SHAPE = 0.05
+
+
+def _facing(vertices: np.ndarray, faces: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(cosine between each triangle's normal and its reference direction, −1 for a
+    collapsed one; its shape, 4√3·area / Σ edge²)."""
     t = vertices[faces]
     n = np.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0])
     length = np.linalg.norm(n, axis=1)
-    return np.where(length > 0, np.einsum("ij,ij->i", n, reference) / np.maximum(length, 1e-300), -1.0)
+    edges = ((t[:, [1, 2, 0]] - t) ** 2).sum(axis=(1, 2))
+    shape = 2.0 * np.sqrt(3.0) * length / np.maximum(edges, 1e-300)
+    return np.where(length > 0, np.einsum("ij,ij->i", n, reference) / np.maximum(length, 1e-300), -1.0), shape
 
 
 def _stats(d: np.ndarray, sampled: str) -> dict:
