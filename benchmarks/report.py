@@ -307,6 +307,15 @@ def _meshes(results: dict) -> str:
                      f"{c['mesh']['elements']:,} elements" for c in results["cases"])
 
 
+def _warm_up(results: dict) -> str:
+    warm = results.get("warm_up")
+    if not warm:
+        return ""
+    runs = ", ".join(f"{name} {w['seconds']:.1f} s" for name, w in warm.items())
+    return (f"- warm-up, untimed (the femvalid engine once on each mesh, so that numba's kernels are "
+            f"compiled or loaded from its cache): {runs}\n")
+
+
 def markdown(results: dict) -> str:
     """The whole ``results.md``: what was run, on what, the tables and the raw numbers."""
     m, s = results["machine"], results["settings"]
@@ -347,7 +356,7 @@ against SfePy best, both engines' CG errors.
 - {m['platform']}, Python {m['python']}
 - {versions}
 - femvalid checkout: {m['git']}
-
+{_warm_up(results)}
 ## Results
 
 {tables(results)}
