@@ -80,6 +80,7 @@ def solve_one(mesh_file: str) -> dict:
         mesh = VolumeMesh(data["nodes"], data["elements"], size_mm=float(data["size"]))
     case = loadcase_from_table({"name": "f2077-axial-lumbar", "type": "axial_compression", "force": 1000.0,
                                 "platens": "bonded", "contact_tolerance": 0.05}, "benchmark")
+    phases = _time_phases()
     started = time.perf_counter()
     analysis = LOADCASE_TYPES[case.type](mesh, get_material("ti6al4v-am"), case, source=mesh_file)
     seconds = time.perf_counter() - started
@@ -88,7 +89,32 @@ def solve_one(mesh_file: str) -> dict:
     return {"solve_s": seconds, "solve_peak_mb": _peak_mb(), "dofs": 3 * len(mesh.nodes),
             "stiffness_N_per_mm": analysis.qoi.get("stiffness_N_per_mm"),
             "von_mises_p99_MPa": analysis.qoi.get("von_mises_p99_MPa"),
+            "phases_s": {k: round(v, 2) for k, v in phases.items()},
             "solver": {k: solver[k] for k in keep if k in solver}}
+
+
+def _time_phases() -> dict:
+    """Wrap the rigid-fixture load case's steps (fixtures from the bearing faces, the solve,
+    the stresses) with timers; returns the dict they add their seconds to."""
+    from femvalid.loadcases import axial, rigid
+
+    phases: dict = {}
+
+    def timed(name, fn):
+        def wrapper(*a, **k):
+            clock = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                phases[name] = phases.get(name, 0.0) + time.perf_counter() - clock
+        return wrapper
+
+    for module in (rigid, axial):
+        for name in ("platen_setup", "fit_bearing_faces", "contact_nodes", "solve", "stress_field", "stress_qoi",
+                     "field_output"):
+            if hasattr(module, name):
+                setattr(module, name, timed(name, getattr(module, name)))
+    return phases
 
 
 def _child(args: list[str], log) -> dict:
