@@ -139,6 +139,7 @@ _TABLE = (
     _outcome("block_von_mises_max_MPa", "block von Mises peak", "higher"),
     _outcome("block_overstressed_volume_mm3", "overstressed block volume", "higher"),
     _outcome("footprint_overstressed_fraction", "overstressed share of the footprint", "higher"),
+    _outcome("interface_sliding_max_mm", "largest sliding on the interface", "higher"),
     # Lattices.
     _outcome("effective_modulus_MPa", "effective modulus E*"),
     _outcome("relative_density", "relative density"),
