@@ -319,3 +319,19 @@ def test_compiled_assembly_refuses_inverted_elements():
     for kernel in ("numpy", "numba"):
         with pytest.raises(ValueError, match="2 elements are inverted"):
             assemble_stiffness(mesh.nodes, elements, 1, 1000.0, 0.3, kernel=kernel)
+
+
+def test_one_thread_gives_the_same_bits(p1, monkeypatch):
+    """FEMVALID_KERNEL_THREADS=1 runs the serial builds throughout: the same numbers to the last bit."""
+    from femvalid.fem.kernels import NumbaBackend
+
+    monkeypatch.setenv("FEMVALID_KERNEL_THREADS", "1")
+    serial = NumbaBackend()
+    assert serial.threads == 1
+    mesh, system = p1
+    A = sp.bsr_matrix(sp.kron(sp.eye(40), system.A.tocsr()), blocksize=(3, 3))  # above the serial threshold
+    x = np.random.default_rng(7).standard_normal(A.shape[0])
+    y1, y2 = np.empty_like(x), np.empty_like(x)
+    serial.matvec(serial.matrix(A), x, y1)
+    BACKEND.matvec(BACKEND.matrix(A), x, y2)
+    assert np.array_equal(y1, y2) and serial.dot(x, y1) == BACKEND.dot(x, y2)

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Backend", "BsrMatrix", "NumbaBackend", "get_backend", "BACKENDS", "numba_cache_dir"]
+__all__ = ["Backend", "BsrMatrix", "NumbaBackend", "get_backend", "BACKENDS", "numba_cache_dir", "kernel_threads"]
 
 
 def numba_cache_dir() -> Path:
@@ -62,6 +62,27 @@ def _prepare_numba_cache() -> None:
         from numba.core import config
 
         config.CACHE_DIR = str(path)
+
+
+#: The kernels' threads unless FEMVALID_KERNEL_THREADS says otherwise (see :func:`kernel_threads`).
+DEFAULT_THREADS = 0
+
+
+def kernel_threads() -> int:
+    """Threads for the kernels: $FEMVALID_KERNEL_THREADS, else :data:`DEFAULT_THREADS`; 0 means numba's count.
+
+    With 1 the serial builds run throughout (no thread pool is started).
+    """
+    value = os.environ.get("FEMVALID_KERNEL_THREADS", "").strip()
+    try:
+        threads = int(value) if value else DEFAULT_THREADS
+    except ValueError:
+        threads = DEFAULT_THREADS
+    if threads <= 0:
+        import numba
+
+        threads = numba.config.NUMBA_NUM_THREADS
+    return threads
 
 
 @dataclass(eq=False)
@@ -115,6 +136,7 @@ class NumbaBackend(Backend):
         from femvalid.fem import kernels_blocks, kernels_numba
 
         self.k, self.blocks = kernels_numba, kernels_blocks
+        self.threads = kernel_threads()
         #: Bytes the kernels have read and written so far (matrix and vectors, each once a
         #: call): with a CG iteration's time, how close it runs to the memory's streaming rate.
         self.bytes_moved = 0
@@ -141,7 +163,7 @@ class NumbaBackend(Backend):
         return np.zeros(n, dtype)
 
     def _pick(self, kernel, work: int):
-        return kernel.serial if work < self.k.SERIAL_BELOW else kernel
+        return kernel.serial if self.threads == 1 or work < self.k.SERIAL_BELOW else kernel
 
     def matvec(self, A, x, y, mode=0, b=None):
         kernel = self.blocks.MV.get(A.blocksize, self.k.bsr_mv)
