@@ -259,3 +259,22 @@ def test_resampling_refused_before_meshing(fine_sphere, monkeypatch):
     monkeypatch.setattr(mesher, "available_memory_bytes", lambda: 1e6)
     with pytest.raises(InputError, match="resampling the 249000 triangles at 0.8 mm"):
         mesh_surface(fine_sphere, MeshSettings(0.8, surface="contour"))
+
+
+def test_a_failed_contour_is_retried_on_a_shifted_grid(fine_sphere, monkeypatch):
+    """gmsh can meet a coincidence of grid and geometry (a flat tetrahedron forced at an
+    edge: seen once on a 5 M-triangle cage); the second grid shift avoids it."""
+    from femvalid.errors import MeshingError
+
+    real, shifts = mesher._mesh, []
+
+    def first_fails(surface, settings, choice, deadline, source, reference=None, resampling=None):
+        shifts.append(resampling["grid_shift"])
+        if len(shifts) == 1:
+            raise MeshingError(source, "mesh rejected: 1 elements with near-zero quality")
+        return real(surface, settings, choice, deadline, source, reference=reference, resampling=resampling)
+
+    monkeypatch.setattr(mesher, "_mesh", first_fails)
+    mesh = mesh_surface(fine_sphere, MeshSettings(1.0, surface="contour"))
+    assert shifts == list(resample.SHIFTS)
+    assert "gmsh failed on the first: mesh rejected" in mesh.quality.surface_reason

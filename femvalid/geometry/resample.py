@@ -87,11 +87,16 @@ _SHIFT = 0.6180339887498949
 _CHUNK = 1 << 18
 
 
-def _grid(surface: Surface, voxel_mm: float) -> tuple[np.ndarray, np.ndarray]:
+#: Grid shifts tried in turn by the mesher when gmsh fails on a contour (a rare
+#: coincidence of grid and geometry, such as a flat tetrahedron forced at an edge).
+SHIFTS = (_SHIFT, 1.0 - _SHIFT)
+
+
+def _grid(surface: Surface, voxel_mm: float, shift: float = _SHIFT) -> tuple[np.ndarray, np.ndarray]:
     """Origin (3,) and node counts (3,) of a grid of ``voxel_mm`` that covers the surface
     with at least one node outside it on every side."""
     lo, hi = surface.bounds
-    origin = lo - (1.0 + _SHIFT) * voxel_mm
+    origin = lo - (1.0 + shift) * voxel_mm
     counts = np.floor((hi - origin) / voxel_mm).astype(np.int64) + 3
     return origin, counts
 
@@ -304,18 +309,20 @@ class Resampling:
                 f"({self.hausdorff_mm / self.voxel_mm:.2f} × the size, sampled both ways)")
 
 
-def resample_surface(surface: Surface, voxel_mm: float, measure: bool = True) -> tuple[Surface, Resampling]:
+def resample_surface(surface: Surface, voxel_mm: float, measure: bool = True,
+                     shift: float = _SHIFT) -> tuple[Surface, Resampling]:
     """The closed, outward surface of ``surface``'s solid contoured at ``voxel_mm``.
 
     ``surface`` must be a checked (closed, outward-wound) surface. With ``measure``
-    the distances both ways are measured (otherwise left empty).
+    the distances both ways are measured (otherwise left empty). ``shift`` (a fraction
+    of a voxel) places the grid.
     """
     import pyvista as pv
 
     seconds = {}
     clock = time.perf_counter()
     voxel = float(voxel_mm)
-    origin, counts = _grid(surface, voxel)
+    origin, counts = _grid(surface, voxel, shift)
     winding = winding_on_grid(surface.vertices, surface.faces, origin, voxel, counts)
     inside = winding > 0
     del winding

@@ -302,19 +302,32 @@ def mesh_surface(surface: Surface, settings: MeshSettings, source: str = "<surfa
 def _mesh_resampled(surface: Surface, settings: MeshSettings, source: str) -> VolumeMesh:
     """Resample the surface at the mesh size (the refinement box's size, if finer), then
     mesh it keeping the resampled triangles; quality judged against ``surface``."""
-    from femvalid.geometry.resample import resample_surface
+    from femvalid.geometry.resample import SHIFTS, resample_surface
 
     size = min(settings.size_mm, settings.refine_size_mm or math.inf)
     check_resample_size(surface, size, source, available_memory_bytes())
     why = ("contour asked for" if settings.surface == "contour" else
            f"{len(surface.faces)} triangles, more than gmsh is given (limit {MAX_DIRECT_TRIANGLES})")
-    try:
-        resampled, info = resample_surface(surface, size)
-    except ValueError as exc:
-        raise MeshingError(source, f"resampling the surface failed: {exc}") from None
-    choice = BoundaryChoice("contour", f"{why}: {info.summary()}")
-    deadline = time.monotonic() + settings.timeout_s
-    return _mesh(resampled, settings, choice, deadline, source, reference=surface, resampling=info.to_dict())
+    deadline = time.monotonic() + settings.timeout_s  # gmsh's time, both tries together
+    failed = ""
+    for attempt, shift in enumerate(SHIFTS):
+        try:
+            resampled, info = resample_surface(surface, size, shift=shift)
+        except ValueError as exc:
+            raise MeshingError(source, f"resampling the surface failed: {exc}") from None
+        retry = f" (on a grid shifted by {shift:.3f} voxel: gmsh failed on the first: {failed})" if attempt else ""
+        choice = BoundaryChoice("contour", f"{why}: {info.summary()}{retry}")
+        try:
+            return _mesh(resampled, settings, choice, deadline, source, reference=surface,
+                         resampling={**info.to_dict(), "grid_shift": shift})
+        except _Timeout:
+            raise
+        except MeshingError as exc:
+            # A rare coincidence of grid and geometry (a flat tetrahedron forced at an
+            # edge) is gone on another grid; a size too coarse for the part is not.
+            if attempt == len(SHIFTS) - 1 or "volume" in exc.reason:
+                raise
+            failed = exc.reason
 
 
 def _mesh(surface: Surface, settings: MeshSettings, choice: BoundaryChoice, deadline: float,
