@@ -151,6 +151,29 @@ def fatigue_prism(quick: bool):
     ]
 
 
+def notch_kt(quick: bool):
+    from femvalid.verification.notch import HOLE_DIAMETER_MM, WIDTH_MM, notched_plate_convergence
+
+    r = notched_plate_convergence((0.8, 0.4, 0.2) if quick else (0.4, 0.2, 0.1))
+    fine = r["fine"]
+    ref = ("Peterson's Stress Concentration Factors (Pilkey & Pilkey, 3rd ed., 2008) chart 4.1, central hole in a "
+           "strip in tension (fit to Howland 1930, about ±0.4 % at d/W = 0.2): Ktn = 2 + 0.284(1 − d/W) − "
+           "0.600(1 − d/W)² + 1.32(1 − d/W)³; P2 stress at the notch-root node, ν = 0 (no thickness effect)")
+    info = {"sizes_mm": r["sizes_mm"], "kt": r["kt"], "kt_errors": r["kt_errors"],
+            "dofs": [run["dofs"] for run in r["runs"]], "d_over_w": HOLE_DIAMETER_MM / WIDTH_MM,
+            "nominal": "net section"}
+    return [
+        _check("notch-kt", f"Kt at the notch root, finest mesh ({r['sizes_mm'][-1]:g} mm)", r["kt_expected"],
+               fine["kt"], 0.01, ref, **info),
+        _check("notch-kt", "observed order of Kt (P2 nodal stress, 2 expected)", 2.0, r["observed_order"], 0.5,
+               ref, False, **info),
+        _check("notch-kt", "hot-spot fatigue safety factor, R = −1: Se/(Kt·σnom)", fine["expected_safety_factor"],
+               fine["hot_spot_safety_factor"], 0.01, ref + "; n from femvalid.post.fatigue per point, Goodman",
+               size_mm=fine["size_mm"], endurance_limit_MPa=fine["endurance_limit_MPa"],
+               nominal_stress_MPa=fine["nominal_MPa"], hot_spot_von_mises_MPa=fine["hot_spot_von_mises_MPa"]),
+    ]
+
+
 def celik(quick: bool):
     from femvalid.verification.gci import gci, representative_size
 
@@ -204,7 +227,7 @@ def nafems_le10(quick: bool):
 
 BENCHMARKS = {"mms": mms, "prism": prism, "lame": lame, "le10": nafems_le10, "sneddon": sneddon, "sfepy": sfepy,
               "sfepy-fitted": sfepy_fitted, "torsion-tube": torsion_tube, "ball-joint": ball_joint,
-              "fatigue-prism": fatigue_prism, "gci-celik": celik}
+              "fatigue-prism": fatigue_prism, "notch-kt": notch_kt, "gci-celik": celik}
 
 
 def run_benchmarks(quick: bool = False, progress=None) -> list[Check]:
