@@ -20,7 +20,7 @@ import numpy as np
 
 from femvalid._arrays import readonly
 
-__all__ = ["CONVENTIONS", "CTVolume", "MaskVolume", "convert_points", "convention_matrix"]
+__all__ = ["CONVENTIONS", "CTVolume", "MaskVolume", "convert_points", "convention_matrix", "axis_letters"]
 
 CONVENTIONS = ("LPS", "RAS")
 _FLIP_XY = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -34,6 +34,12 @@ def _check_convention(convention: str) -> str:
     if convention not in CONVENTIONS:
         raise ValueError(f"patient convention must be one of {', '.join(CONVENTIONS)}, not {convention!r}")
     return convention
+
+
+def axis_letters(convention: str, axis: int) -> tuple[str, str]:
+    """Body directions (towards −, towards +) of world axis 0, 1 or 2 in ``convention``: ("R", "L") for x in LPS."""
+    positive, negative = _LETTERS[_check_convention(convention)]
+    return negative[axis], positive[axis]
 
 
 def convention_matrix(frm: str, to: str) -> np.ndarray:

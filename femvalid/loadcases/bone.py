@@ -32,7 +32,11 @@ def _inside(surface, points: np.ndarray) -> np.ndarray:
 
     faces = np.column_stack([np.full(len(surface.faces), 3), surface.faces]).ravel()
     closed = pv.PolyData(np.asarray(surface.vertices), faces)
-    selected = pv.PolyData(points).select_enclosed_points(closed, check_surface=False)
+    cloud = pv.PolyData(points)
+    if hasattr(cloud, "select_interior_points"):  # pyvista ≥ 0.47; the same VTK filter by the cell locator
+        selected = cloud.select_interior_points(closed, method="cell_locator", check_surface=False)
+        return np.asarray(selected["selected_points"], bool)
+    selected = cloud.select_enclosed_points(closed, check_surface=False)
     return np.asarray(selected["SelectedPoints"], bool)
 
 

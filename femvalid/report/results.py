@@ -239,7 +239,7 @@ def _viewer(pages, result, r, scene, enabled):
 
 
 def _job_section(r, scene, scale, fatigue, viewer) -> str:
-    from femvalid.report import pictures
+    from femvalid.report import ct, pictures
 
     parts = [f'<section class="job" id="{_slug(r.revision, r.loadcase)}">'
              f"<h4>{escape(r.design)} {escape(r.revision)} / {escape(r.loadcase)}</h4>"]
@@ -256,6 +256,8 @@ def _job_section(r, scene, scale, fatigue, viewer) -> str:
     if scene.type == "subsidence" and scene.blocks is not None:
         parts.append(_picture(pictures.subsidence_section, f"section through the footprint of {scene.title}", scene))
         parts.append(_picture(pictures.footprint_map, f"footprint pressure of {scene.title}", scene))
+        if scene.solver.get("bone"):
+            parts.append(_picture(ct.ct_slice_picture, f"CT slices through {scene.title}", scene))
     if fatigue is not None and scene.has_cell_field("fatigue_safety_factor"):
         parts.append(_picture(pictures.fatigue_views, f"fatigue safety factor of {scene.title}", scene, fatigue))
     rows = [[qoi.spec(k).label, k, r.qoi[k], qoi.spec(k).unit, qoi.spec(k).kind] for k in qoi.ordered(r.qoi)]
