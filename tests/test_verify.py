@@ -21,4 +21,5 @@ def test_verify_quick(capsys, tmp_path):
     assert checks[("mms-p2", "L2 displacement order")]["computed"] == pytest.approx(3.0, abs=0.1)
     assert checks[("gci-celik", "GCI_fine %")]["computed"] == pytest.approx(2.2, abs=0.05)
     assert checks[("le10", "σyy at D, MPa (P2)")]["computed"] == pytest.approx(-5.38, rel=0.02)
-    assert {"mms-p1", "mms-p2", "prism-p1", "prism-p2", "lame", "le10", "sfepy", "gci-celik"} <= {b for b, _ in checks}
+    assert {"mms-p1", "mms-p2", "prism-p1", "prism-p2", "lame", "le10", "sfepy", "gci-celik", "notch-kt", "ct-uniform",
+            "ct-element-integral", "ct-gradient", "ct-orientation"} <= {b for b, _ in checks}
