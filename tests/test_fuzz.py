@@ -743,7 +743,7 @@ def check_accepted_loadcase(c) -> None:
     assert all(type(v) is float and math.isfinite(v) for v in numbers), numbers
     low, high = FORCE_RANGE_N
     assert low <= c.force_N <= high or (c.type == "torsion" and c.force_N == 0), c.force_N
-    assert abs(c.ball_height_mm) <= 1e3 and c.contact_tolerance_mm > 0
+    assert abs(c.ball_height_mm) <= 1e3 and 0 < c.contact_tolerance_mm <= 1.0
     assert c.fatigue_ratio is None or (type(c.fatigue_ratio) is float and c.fatigue_ratio not in (0, 1)
                                        and abs(c.fatigue_ratio) <= 1e3), c.fatigue_ratio
     if c.type == "compression_shear":
@@ -816,7 +816,8 @@ NUMBER_RANGES = {
                        lambda c, i: c.ball_height_mm),
     "fatigue_ratio": ("torsion", lambda v: v not in (0, 1) and abs(v) <= 1e3, lambda v: ["0", "1", "-1000", "1000"],
                       lambda c, i: c.fatigue_ratio),
-    "contact_tolerance": ("axial_compression", lambda v: v > 0, lambda v: ["positive"],
+    "contact_tolerance": ("axial_compression", lambda v: 0 < v <= 1.0,
+                          lambda v: ["positive"] if v <= 0 else ["more than 1 mm", "not a depth"],
                           lambda c, i: c.contact_tolerance_mm),
     "offset_mm": ("subsidence", lambda v: abs(v) < 1e3, lambda v: ["1000"], lambda c, i: c.options["offset_mm"][i]),
     "block_size": ("subsidence", lambda v: 0 < v <= 1e3, lambda v: ["positive", "1000"],
