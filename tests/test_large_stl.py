@@ -248,6 +248,9 @@ def test_cli_checks_and_meshes_a_fine_stl(fine_sphere, tmp_path, capsys):
     assert q["surface"] == "contour" and q["resampling"]["voxel_mm"] == 1.0
     assert abs(q["volume_error_percent"]) < 100 * VOLUME_TOLERANCE
     assert (tmp_path / "sphere.vtu").exists()
+    status, out, err = run_cli(capsys, "mesh", path, "-o", tmp_path / "sphere.vtu", "--size", "1.0",
+                               "--surface", "contour", "--force")
+    assert status == 0 and "surface: resampled at 1 mm (signed distance contoured)" in out, out + err
 
 
 def test_resampling_memory_is_checked_first(fine_sphere):

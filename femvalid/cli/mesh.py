@@ -66,7 +66,9 @@ def run(args) -> int:
         print(json.dumps(result, indent=2))
     else:
         q = mesh.quality.to_dict()
-        boundary = "kept the STL's triangles" if q["surface"] == "keep" else f"remeshed at {size:g} mm"
+        boundary = {"keep": "kept the STL's triangles",
+                    "contour": f"resampled at {size:g} mm (signed distance contoured)"}.get(q["surface"],
+                                                                                         f"remeshed at {size:g} mm")
         print(
             f"{output}: {len(mesh.elements)} {'quadratic' if mesh.order == 2 else 'linear'} tetrahedra, "
             f"{len(mesh.nodes)} nodes, size {size:g} mm, {seconds:.1f} s ({len(mesh.elements) / seconds:.0f} tets/s)\n"
