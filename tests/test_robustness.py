@@ -153,9 +153,10 @@ def test_force_run_of_another_study_removes_the_old_job_folders(capsys, tmp_path
     _plant_earlier_run(out, ["old-cage/B/torsion", "block/A/axial"])
     (out / "notes.txt").write_text("the user's own notes")
     (out / "old-cage" / "B" / "drawing.pdf").write_text("the user's own file")
+    (out / "old-cage" / "report.html").write_text("the old design's report page")
     status, _, err = run_cli(capsys, "run", study, "-o", out, "--no-progress", "--force")
     assert status == 3, err
-    assert not (out / "old-cage" / "B" / "torsion").exists()
+    assert not (out / "old-cage" / "B" / "torsion").exists() and not (out / "old-cage" / "report.html").exists()
     assert (out / "old-cage" / "B" / "drawing.pdf").exists() and (out / "notes.txt").exists()
     listed = {job["folder"] for job in json.loads((out / "manifest.json").read_text())["jobs"]}
     on_disk = {p.parent.relative_to(out).as_posix() for p in out.glob("*/*/*/results.json")}

@@ -16,11 +16,10 @@ from urllib.parse import quote
 
 from femvalid._files import write_atomic
 from femvalid.post import qoi
+from femvalid.study.paths import DESIGN_PAGE
 
 __all__ = ["ResultPages", "write_result_pages", "DESIGN_PAGE", "BODY_START", "BODY_END", "page_style"]
 
-#: A design's page, beside its job folders.
-DESIGN_PAGE = "report.html"
 #: What the PDF takes from a design page.
 BODY_START, BODY_END = "<!--femvalid:body-->", "<!--/femvalid:body-->"
 

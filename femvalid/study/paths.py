@@ -1,4 +1,4 @@
-"""Helpers the study modules share, importing nothing of femvalid: file hashes, the cache folder."""
+"""Helpers the study modules share, importing nothing of femvalid: file hashes, the cache folder, output names."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import hashlib
 import os
 from pathlib import Path
 
-__all__ = ["sha256_file", "cache_dir"]
+__all__ = ["sha256_file", "cache_dir", "DESIGN_PAGE"]
+
+#: The report's page of each design, OUTDIR/<design>/DESIGN_PAGE, beside its revisions' folders.
+DESIGN_PAGE = "report.html"
 
 
 def sha256_file(path: Path) -> str:

@@ -42,6 +42,7 @@ from femvalid.study.execution import (
     mesh_task,
 )
 from femvalid.study.lattices import gibson_ashby_csv, gibson_ashby_fits
+from femvalid.study.paths import DESIGN_PAGE
 from femvalid.study.provenance import manifest, utc_now
 from femvalid.study.studyfile import Study, baselines, mesh_sizes
 
@@ -206,7 +207,7 @@ def outdir_lock(outdir: Path, force: bool = False):
 
 def _clear_earlier_run(outdir: Path) -> None:
     """Remove an earlier (or a killed) run's outputs, so that none is listed as this run's:
-    its summary, report, tables and manifest, and every job folder's files."""
+    its summary, report, tables and manifest, every job folder's files and every design's report page."""
     for name in _EARLIER:
         if (outdir / name).is_file():
             (outdir / name).unlink()
@@ -214,6 +215,9 @@ def _clear_earlier_run(outdir: Path) -> None:
         for item in folder.iterdir():
             if item.is_file() or item.is_symlink():
                 item.unlink()
+        page = folder.parent.parent / DESIGN_PAGE
+        if page.is_file() or page.is_symlink():
+            page.unlink()
         for empty in (folder, folder.parent, folder.parent.parent):  # keep any folder a user put files in
             try:
                 empty.rmdir()
