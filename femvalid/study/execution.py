@@ -206,6 +206,11 @@ class LocalPool:
                 os.environ[key] = value
 
 
+def _shared(value):
+    """The value a Dask task hands to the jobs that depend on it."""
+    return value
+
+
 class DaskCluster:
     """An existing Dask distributed cluster, reached at ``address`` (never a default one)."""
 
@@ -231,9 +236,14 @@ class DaskCluster:
         pass  # the scheduler moves a dead worker's tasks to the others itself
 
     def share(self, value):
-        # On every worker: scattered data cannot be recomputed, so a copy on one worker
-        # would die with it and cancel every job that needs it.
-        return self.client.scatter(value, hash=False, broadcast=True)
+        # A task that returns the value, not scattered data: when a worker holding it dies,
+        # the scheduler computes it again from the task. Scattered data cannot be recomputed,
+        # and a worker killed during a broadcast left the jobs with "lost dependencies".
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*[Ll]arge object.*")  # the meshes are meant to travel
+            return self.client.submit(_shared, value, pure=False)
 
     def wait(self, handles):
         from distributed import wait
