@@ -112,7 +112,15 @@ def test_patient_example_runs_and_its_report_shows_the_ct(capsys, tmp_path):
     html = "".join(p.read_text() for p in out.rglob("*.html") if p.name != "viewer.html")
     assert "CT slices through patient-cage A / subsidence-into-bone" in html  # its place on the design page
     job = out / "patient-cage" / "A" / "subsidence-into-bone"
-    image = ct_slice_picture(JobScene(job, result, pv.read(job / "fields.vtu")))
+    fields = pv.read(job / "fields.vtu")
+    E, region = np.asarray(fields.cell_data["youngs_modulus_MPa"]), np.asarray(fields.cell_data["region"])
+    assert np.all(E[region == 0] == result["inputs"]["material"]["youngs_modulus_MPa"])  # the implant's; the bone's from the CT
+    volume, _ = patient_phantom()
+    example = get_calibration("synthetic-phantom")  # the example's: QCT density, converted to apparent
+    lo, hi = LAW.modulus_MPa(conversion(example.density, LAW.density)(example.density_of([volume.hu.min(),
+                                                                                          volume.hu.max()])))
+    assert lo * (1 - 1e-12) <= E[region != 0].min() < E[region != 0].max() <= hi * (1 + 1e-12)
+    image = ct_slice_picture(JobScene(job, result, fields))
     picture = np.asarray(Image.open(io.BytesIO(image.data)).convert("RGB"))
     assert image.mime == "image/png" and picture.shape[0] > 300 and len(np.unique(picture.reshape(-1, 3), axis=0)) > 50
     axial = out / "patient-cage" / "A"

@@ -280,6 +280,8 @@ def analyse_subsidence(mesh, material, case: LoadCase, source: str = "job") -> C
         marker[model.interfaces[1].slaves] = marker[model.interfaces[1].masters] = 2
     point_data, cell_data = field_output(displacement, reactions, stresses, interface=marker,
                                          contact_pressure_MPa=pressure)
+    if parts["bone"] is not None:  # the CT-mapped modulus each element was given, for ParaView and the report
+        cell_data["youngs_modulus_MPa"] = np.asarray(model.youngs_modulus_MPa, float)
     info = solver_info(solution)
     info["fixtures"] = fixture_record(model, solution, LOAD)
     info["device_solver"] = device.solver
