@@ -48,15 +48,18 @@ def moved(mesh, R, shift):
 @pytest.mark.slow
 @pytest.mark.parametrize("label", [c[0] for c in cases() if c[4]["type"] != "subsidence"])
 def test_numbers_unchanged_by_the_model_layer(label):
-    """Axial (bonded, frictionless, P1, P2) and lattice: 1e-9 of the numbers recorded before the Model layer.
+    """Axial (bonded, frictionless, P1, P2) and lattice: 1e-8 of the numbers recorded before the Model layer.
 
+    The recorded numbers come from AMG-CG at relative residual 1e-10, so they carry its
+    error: cage-p2-bonded's p95 stress is 2.1e-9 from the direct solve's, and 1.8e-9
+    from p-multigrid's (which ``auto`` runs for P2 jobs; the AMG cycle gave it to 5e-14).
     Subsidence matched them too (1e-13) until its interface became conforming, which
     moves its numbers on purpose (tests/test_subsidence.py verifies the new ones).
     """
     case = next(c for c in cases() if c[0] == label)
     now = compute(*case)
     for key, before in REFERENCE[label].items():
-        assert now[key] == pytest.approx(before, rel=1e-9, abs=1e-12), key
+        assert now[key] == pytest.approx(before, rel=1e-8, abs=1e-12), key
 
 
 def test_tube_in_torsion_gives_saint_venant():

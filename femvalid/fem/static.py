@@ -409,7 +409,7 @@ def _solve_field(model, setup: _Setup, column: int, method, rtol, source) -> Sol
         setup.system = reduce_system(K, F, setup.constraints, overwrite=True)
         del K
         setup.assembly_seconds = time.perf_counter() - t0
-        setup.solver = PreparedSolver(setup.system.A, mesh.nodes, method, setup.interface, source)
+        setup.solver = PreparedSolver(setup.system.A, mesh.nodes, method, setup.interface, source, elements=mesh.elements)
     F = np.zeros(setup.system.A.shape[0])
     _, report, u, reactions, imbalance = solve_balanced(setup.solver, setup.system, F, rtol, column)
     imbalance = max(imbalance, _net_imbalance(model.mesh.nodes, reactions))

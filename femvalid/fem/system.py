@@ -67,7 +67,7 @@ def solve_elasticity(
     del K  # A is K itself where there are no multi-point constraints
     assembly_seconds = time.perf_counter() - t0
     interface = None if interface_nodes is None else (3 * np.asarray(interface_nodes)[:, None] + np.arange(3)).ravel()
-    solver = PreparedSolver(system.A, nodes, method, interface, source)
+    solver = PreparedSolver(system.A, nodes, method, interface, source, elements=elements)
     w, report, u, reactions, imbalance = solve_balanced(solver, system, F, rtol)
     if not imbalance <= EQUILIBRIUM_RTOL:
         raise JobError(source, f"equilibrium check failed: out-of-balance force {imbalance:.2e} of the largest "
