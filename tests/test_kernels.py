@@ -335,3 +335,81 @@ def test_one_thread_gives_the_same_bits(p1, monkeypatch):
     serial.matvec(serial.matrix(A), x, y1)
     BACKEND.matvec(BACKEND.matrix(A), x, y2)
     assert np.array_equal(y1, y2) and serial.dot(x, y1) == BACKEND.dot(x, y2)
+
+
+def _tentative(A, nodes_or_B, theta=0.02):
+    """pyamg's strength, aggregation and tentative prolongator of a BSR level (T, C, coarse B)."""
+    import pyamg
+
+    C = pyamg.strength.symmetric_strength_of_connection(A, theta=theta)
+    aggregates, _ = pyamg.aggregation.standard_aggregation(C)
+    T, coarse = pyamg.aggregation.fit_candidates(aggregates, nodes_or_B)
+    return T, C, coarse
+
+
+def _same_bsr(x, y):
+    return (x.blocksize == y.blocksize and np.array_equal(x.indptr, y.indptr) and np.array_equal(x.indices, y.indices)
+            and np.array_equal(x.data, y.data))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_pass_prolongator_is_pyamgs(p1, dtype):
+    """P = T − (ω/ρ) D⁻¹ A T in one pass: pyamg's Jacobi-smoothed prolongator bit for bit, 3×3 and 6×6 levels."""
+    from pyamg.aggregation import smooth
+
+    from femvalid.fem.kernels_prolong import smoothed_prolongator
+
+    mesh, system = p1
+    A = sp.bsr_matrix(system.A, blocksize=(3, 3)).astype(dtype)
+    B = solvers.rigid_body_modes(mesh.nodes).astype(dtype)
+    with solvers._spectral_radius_in_precision():
+        T, C, coarse = _tentative(A, B)
+        reference = smooth.jacobi_prolongation_smoother(A, T, C, coarse)
+        ours = smoothed_prolongator(A, T, radius=smooth.approximate_spectral_radius)
+        reference.sort_indices()
+        assert _same_bsr(ours, reference)
+        # The next level: 6×6 blocks (six rigid-body modes a node).
+        A1 = (reference.T @ A @ reference).tobsr(blocksize=(6, 6))
+        T1, C1, coarse1 = _tentative(A1, coarse)
+        reference1 = smooth.jacobi_prolongation_smoother(A1, T1, C1, coarse1)
+        reference1.sort_indices()
+        assert _same_bsr(smoothed_prolongator(A1, T1, radius=smooth.approximate_spectral_radius), reference1)
+        # One thread: the serial builds, the same bits.
+        assert _same_bsr(smoothed_prolongator(A, T, rho=1.7, threads=1), smoothed_prolongator(A, T, rho=1.7))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(6, 3, 3, 6)])
+def test_one_pass_galerkin_is_the_two_products(shape, dtype):
+    """R·A·P without storing R·A: the bits of the kernels' (R·A)·P, scipy's product to rounding."""
+    from femvalid.fem.kernels_galerkin import galerkin
+
+    br, bk, ba, bp = shape
+    rng = np.random.default_rng(3)
+    R = random_bsr(30, 200, br, bk, dtype, seed=4, density=0.02)
+    A = random_bsr(200, 200, bk, ba, dtype, seed=5, density=0.02)
+    P = random_bsr(200, 30, ba, bp, dtype, seed=6, density=0.05)
+    A.data[:] = rng.standard_normal(A.data.shape)
+    ours = galerkin(R, A, P)
+    assert _same_bsr(ours, BACKEND.product(BACKEND.product(R, A), P))
+    assert _same_bsr(galerkin(R, A, P, threads=1), ours)
+    expected = (R @ A @ P).toarray()
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    assert np.abs(ours.toarray() - expected).max() <= tol * np.abs(expected).max()
+
+
+def test_galerkin_routing_falls_back_to_two_products():
+    """Inside the hierarchy's context a routed R @ A waits for @ P; block shapes without a kernel get two products.
+
+    (The first level's 6×3 · 3×3 · 3×6 has the one-pass kernel; 6×6 coarse levels and others the two products.)
+    """
+    R = random_bsr(20, 60, 2, 3, np.float64, seed=7, density=0.05)
+    A = random_bsr(60, 60, 3, 3, np.float64, seed=8, density=0.05)
+    P = random_bsr(60, 20, 3, 2, np.float64, seed=9, density=0.05)
+    with solvers._kernel_products(BACKEND), solvers._one_pass_galerkin():
+        pending = R @ A
+        assert isinstance(pending, solvers._PendingGalerkin) and pending.shape == (40, 180)
+        ours = pending @ P
+        assert np.array_equal(pending.toarray(), BACKEND.product(R, A).toarray())
+    assert _same_bsr(ours, BACKEND.product(BACKEND.product(R, A), P))
+    assert np.abs(ours.toarray() - (R @ A @ P).toarray()).max() <= 1e-12 * np.abs(ours.toarray()).max()

@@ -57,7 +57,10 @@ INTERFACE_THETA = 0.05
 #: memory traffic of the preconditioner; CG, its matrix and residuals stay double.
 PRECONDITIONER_DTYPE = np.float32
 #: One symmetric Gauss–Seidel sweep on the rigid-body modes before aggregation: pyamg's
-#: default four cost 4.5 of 9.5 s of set-up at 730 k dofs and saved no iteration.
+#: default four cost 4.5 of 9.5 s of set-up at 730 k dofs and saved no iteration. Without
+#: this one, CG needed one more iteration on three of seven meshes (P1-30k 10 → 10, P1-300k
+#: 11 → 11, P2-300k 12 → 13, example cage A P1 155 k dofs 10 → 11, cage C P1 59 k 11 → 11,
+#: cage A P2 83 k 11 → 12, VBR A P2 116 k 12 → 12), so it stays.
 IMPROVE_CANDIDATES = [("block_gauss_seidel", {"sweep": "symmetric", "iterations": 1}), None]
 #: W-cycles, with the Chebyshev smoothers of :mod:`femvalid.fem.smoothers`: the count stays
 #: near the two-grid one as meshes grow (P1 benchmark 30 k → 1 M dofs: 10 → 11 iterations,
@@ -180,6 +183,9 @@ def _install_product_routing() -> None:
             backend = getattr(_routing, "backend", None)
             if (backend is not None and other.format == "bsr" and self.dtype == other.dtype
                     and self.dtype in (np.float32, np.float64) and self.blocksize[1] == other.blocksize[0]):
+                if getattr(_routing, "galerkin", False) and self.shape[0] < self.shape[1] \
+                        and other.shape[0] == other.shape[1]:
+                    return _PendingGalerkin(self, other, backend)
                 return self._bsr_container(backend.product(self, other))
             return original(self, other)
 
@@ -194,6 +200,46 @@ def _install_product_routing() -> None:
 
         base._matmul_sparse, base._matmul_vector = product, vector_product
         base._femvalid_routed = True
+
+
+class _PendingGalerkin:
+    """R·A as pyamg's ``R @ A @ P`` first forms it: kept unformed until ``@ P``, then R·A·P in one pass.
+
+    :func:`femvalid.fem.kernels_galerkin.galerkin` gives the bits of ``(R @ A) @ P``
+    without storing R·A (281 MB at the 1 M-dof P1 benchmark's memory peak: 1.54 -> 1.29
+    KB/dof) on the first level; other block shapes (the coarse levels, whose R·A is
+    small) get the two products. Anything but a product with a BSR matrix forms R·A first.
+    """
+
+    def __init__(self, R, A, backend):
+        self.R, self.A, self.backend = R, A, backend
+        self.shape, self.dtype, self.format = (R.shape[0], A.shape[1]), R.dtype, "bsr"
+
+    def formed(self):
+        return self.R._bsr_container(self.backend.product(self.R, self.A))
+
+    def __matmul__(self, other):
+        from femvalid.fem.kernels_galerkin import galerkin, supported
+
+        if sp.issparse(other) and other.format == "bsr" and supported(self.R, self.A, other):
+            return self.R._bsr_container(galerkin(self.R, self.A, other, self.backend.threads))
+        return self.formed() @ other
+
+    def __getattr__(self, name):  # any other use: the formed product
+        if name in ("R", "A", "backend"):
+            raise AttributeError(name)
+        return getattr(self.formed(), name)
+
+
+@contextlib.contextmanager
+def _one_pass_galerkin():
+    """In this thread, routed ``R @ A`` (R wide, A square) waits for its ``@ P`` (:class:`_PendingGalerkin`)."""
+    previous = getattr(_routing, "galerkin", False)
+    _routing.galerkin = True
+    try:
+        yield
+    finally:
+        _routing.galerkin = previous
 
 
 @contextlib.contextmanager
@@ -215,10 +261,40 @@ def _kernel_products(backend):
         _routing.backend = previous
 
 
+@contextlib.contextmanager
+def _one_pass_prolongator(backend):
+    """pyamg's Jacobi prolongation smoothing computed by :func:`femvalid.fem.kernels_prolong.smoothed_prolongator`.
+
+    The same P, bit for bit (pyamg's rounding, its Arnoldi estimate of ρ(D⁻¹A) on the
+    operator rather than on a scaled copy of A), without the two transient scaled copies
+    of the level matrix (2 × 210 MB in single precision at 1 M dofs) and their passes.
+    Other weightings, filtering or degrees go to pyamg's function.
+    """
+    from pyamg.aggregation import aggregation, smooth
+
+    from femvalid.fem.kernels_prolong import smoothed_prolongator
+
+    original = aggregation.jacobi_prolongation_smoother
+
+    def jacobi(S, T, C, B, omega=4.0 / 3.0, degree=1, filter_entries=False, weighting="diagonal"):
+        if (degree != 1 or filter_entries or weighting != "diagonal" or not sp.issparse(S) or S.format != "bsr"
+                or S.blocksize[0] != S.blocksize[1] or S.blocksize[0] > 8 or S.dtype not in (np.float32, np.float64)):
+            return original(S, T, C, B, omega=omega, degree=degree, filter_entries=filter_entries, weighting=weighting)
+        return smoothed_prolongator(S, T, omega, threads=backend.threads, radius=smooth.approximate_spectral_radius)
+
+    aggregation.jacobi_prolongation_smoother = jacobi
+    try:
+        yield
+    finally:
+        aggregation.jacobi_prolongation_smoother = original
+
+
 def _hierarchy(A, nodes=None, tied: bool = False, dtype=PRECONDITIONER_DTYPE, backend=None):
     """pyamg's smoothed-aggregation hierarchy of A (3×3 blocks, rigid-body modes of ``nodes``), in ``dtype``.
 
-    ``backend``: a kernel backend that computes the hierarchy's sparse products.
+    ``backend``: a kernel backend that computes the hierarchy's sparse products, the
+    smoothed prolongators (:func:`_one_pass_prolongator`) and the Galerkin products
+    (:class:`_PendingGalerkin`).
     """
     import pyamg
 
@@ -227,8 +303,10 @@ def _hierarchy(A, nodes=None, tied: bool = False, dtype=PRECONDITIONER_DTYPE, ba
     # threshold above it keeps aggregates within one material (34 instead of 43 P2 iterations).
     strength = ("symmetric", {"theta": INTERFACE_THETA if tied else THETA})
     products = _kernel_products(backend) if backend is not None else contextlib.nullcontext()
+    prolongator = _one_pass_prolongator(backend) if backend is not None else contextlib.nullcontext()
+    galerkin = _one_pass_galerkin() if backend is not None else contextlib.nullcontext()
     # Sparse LU on the coarsest level: pyamg's default dense pseudo-inverse took seconds there.
-    with _spectral_radius_in_precision(), products:
+    with _spectral_radius_in_precision(), products, prolongator, galerkin:
         return pyamg.smoothed_aggregation_solver(sp.bsr_matrix(A, blocksize=(3, 3)).astype(dtype),
                                                  B=None if B is None else B.astype(dtype), symmetry="symmetric",
                                                  strength=strength, max_coarse=1000, coarse_solver="splu",
