@@ -71,6 +71,11 @@ class MeshSettings:
     refine_box_mm : tuple of 6 floats, optional
         (xmin, ymin, zmin, xmax, ymax, zmax) of a region meshed at ``refine_size_mm``,
         the size growing to ``size_mm`` over ``refine_transition_mm`` around it.
+    refine_near_mm : tuple of (x, y, z) points, optional
+        Points (mm) where the mesh is ``refine_near_size_mm``, the size growing by
+        ``refine_near_growth`` mm per mm of distance from the nearest of them up to the
+        size elsewhere: a line refined by sampling it (a foam block's edge along an
+        implant's footprint, where the stress is singular).
     surface : {"auto", "keep", "remesh"}
         Boundary mesh: "keep" the STL's triangles (fast, exact to the STL), "remesh"
         them at ``size_mm``, or "auto": keep them when they are already about that
@@ -86,6 +91,9 @@ class MeshSettings:
     refine_box_mm: tuple | None = None
     refine_size_mm: float | None = None
     refine_transition_mm: float = 0.0
+    refine_near_mm: tuple | None = None
+    refine_near_size_mm: float | None = None
+    refine_near_growth: float = 0.5
     surface: str = "auto"
 
     def __post_init__(self):
@@ -97,6 +105,8 @@ class MeshSettings:
             raise ValueError("element order must be 1 or 2")
         if self.surface not in SURFACE_MODES:
             raise ValueError(f"surface must be one of {', '.join(SURFACE_MODES)}")
+        if self.refine_near_mm and not (self.refine_near_growth > 0 and (self.refine_near_size_mm or 1.0) > 0):
+            raise ValueError("refine_near needs a positive size and growth")
 
 
 def check_meshable(triangles: int, source: str = "<surface>") -> None:
@@ -352,6 +362,8 @@ def _mesh(surface: Surface, settings: MeshSettings, choice: BoundaryChoice, dead
             angle_deg=settings.angle_deg,
             refine=np.array([*settings.refine_box_mm, settings.refine_size_mm, settings.refine_transition_mm])
             if settings.refine_box_mm is not None else np.zeros(0),
+            near=np.array(settings.refine_near_mm or np.zeros((0, 3)), float).reshape(-1, 3),
+            near_sizes=np.array([settings.refine_near_size_mm or settings.size_mm, settings.refine_near_growth]),
             surface=np.array("keep" if keep else "remesh"),
             face_shell=shells[0],
             shell_owner=shells[1],

@@ -39,11 +39,13 @@ import numpy as np
 from femvalid._gmsh import gmsh_session
 
 
-def mesh_volume(vertices, faces, size, threads=1, angle_deg=40.0, refine=None, keep=None):
+def mesh_volume(vertices, faces, size, threads=1, angle_deg=40.0, refine=None, keep=None, near=None):
     """Tetrahedralise a closed surface with gmsh; returns (nodes, tets, sicn, seconds).
 
     ``refine`` = (xmin, ymin, zmin, xmax, ymax, zmax, size_inside, transition) asks
     for a finer size inside a box, growing to ``size`` over ``transition`` mm.
+    ``near`` = (points (m, 3), (size_at_points, growth)) asks for ``size_at_points`` at
+    the points, growing by ``growth`` mm per mm of distance from them.
     ``keep`` = (shell of each face, owner of each shell) keeps the triangles as the
     boundary mesh; without it the surface is remeshed at ``size``. ``seconds`` is
     (geometry, mesh generation) time, s.
@@ -58,7 +60,7 @@ def mesh_volume(vertices, faces, size, threads=1, angle_deg=40.0, refine=None, k
         else:
             _kept_surfaces(gmsh, vertices, faces, *keep)
         gmsh.model.geo.synchronize()
-        _set_sizes(gmsh, size, refine)
+        _set_sizes(gmsh, size, refine, near)
         geometry_done = time.perf_counter()
         # One generate(3): a separate generate(2) first was seen to give another mesh.
         mesh.generate(3)
@@ -110,18 +112,37 @@ def _kept_surfaces(gmsh, vertices, faces, face_shell, shell_owner) -> None:
         gmsh.model.geo.addVolume([loops[k], *holes])
 
 
-def _set_sizes(gmsh, size, refine) -> None:
+def _set_sizes(gmsh, size, refine, near=None) -> None:
     mesh = gmsh.model.mesh
     gmsh.option.setNumber("Mesh.MeshSizeMax", size)
-    gmsh.option.setNumber("Mesh.MeshSizeMin", 0.1 * size)
+    smallest, fields = size, []
     if refine is not None and len(refine):
         x0, y0, z0, x1, y1, z1, inside, transition = map(float, refine)
         box = mesh.field.add("Box")
         for key, value in dict(VIn=inside, VOut=size, XMin=x0, XMax=x1, YMin=y0, YMax=y1,
                                ZMin=z0, ZMax=z1, Thickness=transition).items():
             mesh.field.setNumber(box, key, value)
-        mesh.field.setAsBackgroundMesh(box)
-        gmsh.option.setNumber("Mesh.MeshSizeMin", 0.1 * min(size, inside))
+        fields.append(box)
+        smallest = min(smallest, inside)
+    if near is not None and len(near[0]):
+        points, (at, growth) = near[0], map(float, near[1])
+        tags = [gmsh.model.geo.addPoint(*p) for p in np.asarray(points, float).tolist()]
+        gmsh.model.geo.synchronize()
+        distance = mesh.field.add("Distance")
+        mesh.field.setNumbers(distance, "PointsList", tags)
+        threshold = mesh.field.add("Threshold")
+        for key, value in dict(InField=distance, SizeMin=at, SizeMax=size, DistMin=0.0,
+                               DistMax=max(size - at, 0.0) / growth).items():
+            mesh.field.setNumber(threshold, key, value)
+        fields.append(threshold)
+        smallest = min(smallest, at)
+    if len(fields) > 1:
+        both = mesh.field.add("Min")
+        mesh.field.setNumbers(both, "FieldsList", fields)
+        fields = [both]
+    if fields:
+        mesh.field.setAsBackgroundMesh(fields[0])
+    gmsh.option.setNumber("Mesh.MeshSizeMin", 0.1 * smallest)
     gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)
     gmsh.option.setNumber("Mesh.Algorithm", 6)
     gmsh.option.setNumber("Mesh.Algorithm3D", 10)  # HXT
@@ -308,6 +329,7 @@ def main(argv=None) -> int:
             float(args["angle_deg"]),
             args.get("refine"),
             keep,
+            (args["near"], args["near_sizes"]) if "near" in args else None,
         )
     except Exception as exc:  # gmsh raises bare Exceptions; report one line to the parent
         message = " ".join(str(exc).split()) or type(exc).__name__
