@@ -267,3 +267,33 @@ def test_cg_goes_on_until_a_stiff_body_pushed_into_foam_is_in_equilibrium():
     direct = solve_elasticity(nodes, elements, E, 0.3, constraints, method="direct")
     scale = np.abs(direct.displacement).max()
     assert np.abs(iterative.displacement - direct.displacement).max() < 1e-7 * scale
+
+
+def test_a_block_meshed_without_the_outline_grading_says_so(monkeypatch):
+    """Where gmsh leaves a flat tetrahedron with the outline's grading, the block is meshed
+    without it, and the job says so (in results.json and as a warning): never silently."""
+    from femvalid.errors import MeshingError
+    from femvalid.geometry.implants import prism_surface
+    from femvalid.materials import material_from_table
+    from femvalid.meshing import MeshSettings, blocks, mesh_surface
+
+    real = blocks.mesh_surface
+
+    def no_grading(surface, settings, source="mesh"):
+        if settings.refine_near_mm:
+            raise MeshingError(source, "mesh rejected: 1 flat tetrahedron")
+        return real(surface, settings, source=source)
+
+    mesh = mesh_surface(prism_surface(24, 4.0, 3.0), MeshSettings(1.5, 1))
+    case = loadcase_from_table({"name": "s", "type": "subsidence", "force": 100.0, "blocks": "bottom",
+                                "block_size": [24.0, 24.0, 12.0]}, "t")
+    titanium = material_from_table({"E": 110000.0, "nu": 0.3})
+    graded = LOADCASE_TYPES["subsidence"](mesh, titanium, case)
+    assert "graded to" in graded.solver["block_meshes"]["inferior"]
+    assert not any("block's mesh" in w for w in graded.warnings)
+    monkeypatch.setattr(blocks, "mesh_surface", no_grading)
+    plain = LOADCASE_TYPES["subsidence"](mesh, titanium, case)
+    assert "not graded" in plain.solver["block_meshes"]["inferior"]
+    assert any("inferior block's mesh is not graded" in w for w in plain.warnings)
+    # The grading's direction: a finer outline lets the punch sink further.
+    assert plain.qoi["subsidence_mm"] < graded.qoi["subsidence_mm"]

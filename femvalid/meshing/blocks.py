@@ -14,6 +14,8 @@ makes the stress singular (:data:`BLOCK_EDGE_SHARE`).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from scipy.spatial import cKDTree
 
@@ -236,4 +238,10 @@ def fitted_block(implant_nodes: np.ndarray, contact_faces: np.ndarray, frame: np
     d, j = cKDTree(local[used][:, :2]).query(block.nodes[on_face, :2])
     exact = d < 1e-9 * max(bx, by)
     nodes[on_face[exact]] = implant_nodes[used[j[exact]]]
-    return VolumeMesh(nodes, block.elements, size_mm=size_mm, quality=block.quality)
+    grading = (f"graded to {edge:.3g} mm along the footprint's outline" if edge is not None else
+               "not graded along the footprint's outline (gmsh left a flat tetrahedron with the grading)")
+    if edge is not None and attempt:
+        grading += f" (twice the {edges[0]:.3g} mm aimed at: gmsh left a flat tetrahedron with it)"
+    quality = replace(block.quality, surface_reason=f"{block.quality.surface_reason}; {grading}") \
+        if block.quality is not None else None
+    return VolumeMesh(nodes, block.elements, size_mm=size_mm, quality=quality)
