@@ -4,7 +4,8 @@ pyamg forms a coarse level as ``R @ A @ P``: the product R·A, a matrix of the c
 rows by the fine columns, is stored whole before it is multiplied by P. On the 1 M-dof
 P1 benchmark it held 281 MB (single precision) at the set-up's memory peak. Here each
 coarse row I of R·A is computed into a work row, its columns sorted, and multiplied by
-P at once; only the coarse matrix is stored.
+P at once; only the coarse matrix and R·A's pattern (its indices, 4 bytes a block
+against 72 for its values) are stored.
 
 Arithmetic: the same as the two products of :func:`femvalid.fem.kernels_numba.spgemm`
 (scipy's): row I of R·A accumulated over R's blocks in stored order and A's blocks of
@@ -28,7 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit, prange
 
-from femvalid.fem.kernels_numba import _OPTIONS, SERIAL_BELOW, row_chunks
+from femvalid.fem.kernels_numba import _OPTIONS, SERIAL_BELOW, SPGEMM_CHUNKS, bsr_spgemm_symbolic, row_chunks
 
 __all__ = ["galerkin", "SHAPES"]
 
@@ -39,90 +40,26 @@ CHUNKS = 16
 BR = BK = BA = BP = 0
 
 
-def _symbolic(chunks, r_ptr, r_idx, a_ptr, a_idx, p_ptr, p_idx, a_cols, p_cols):
-    """Pattern of R·A·P (indptr, indices sorted per row) and the longest row of R·A."""
-    rows = len(r_ptr) - 1
-    counts = np.zeros(rows + 1, np.int64)
-    longest = np.zeros(len(chunks) - 1, np.int64)
-    for c in prange(len(chunks) - 1):
-        mark_a = np.full(a_cols, -1, np.int64)
-        mark_p = np.full(p_cols, -1, np.int64)
-        row = np.empty(a_cols, np.int64)
-        for i in range(chunks[c], chunks[c + 1]):
-            n = 0
-            for ii in range(r_ptr[i], r_ptr[i + 1]):
-                k = r_idx[ii]
-                for jj in range(a_ptr[k], a_ptr[k + 1]):
-                    j = a_idx[jj]
-                    if mark_a[j] != i:
-                        mark_a[j] = i
-                        row[n] = j
-                        n += 1
-            longest[c] = max(longest[c], n)
-            m = 0
-            for t in range(n):
-                j = row[t]
-                for kk in range(p_ptr[j], p_ptr[j + 1]):
-                    q = p_idx[kk]
-                    if mark_p[q] != i:
-                        mark_p[q] = i
-                        m += 1
-            counts[i + 1] = m
-    indptr = np.cumsum(counts)
-    indices = np.empty(indptr[-1], np.int32)
-    for c in prange(len(chunks) - 1):
-        mark_a = np.full(a_cols, -1, np.int64)
-        mark_p = np.full(p_cols, -1, np.int64)
-        row = np.empty(a_cols, np.int64)
-        for i in range(chunks[c], chunks[c + 1]):
-            n = 0
-            for ii in range(r_ptr[i], r_ptr[i + 1]):
-                k = r_idx[ii]
-                for jj in range(a_ptr[k], a_ptr[k + 1]):
-                    j = a_idx[jj]
-                    if mark_a[j] != i:
-                        mark_a[j] = i
-                        row[n] = j
-                        n += 1
-            m = indptr[i]
-            for t in range(n):
-                j = row[t]
-                for kk in range(p_ptr[j], p_ptr[j + 1]):
-                    q = p_idx[kk]
-                    if mark_p[q] != i:
-                        mark_p[q] = i
-                        indices[m] = q
-                        m += 1
-            indices[indptr[i]:m].sort()
-    return indptr, indices, longest.max() if len(longest) else 0
-
-
 def _numeric(chunks, r_ptr, r_idx, r_data, a_ptr, a_idx, a_data, p_ptr, p_idx, p_data,
-             c_ptr, c_idx, a_cols, p_cols, longest):
-    """Blocks of R·A·P on the pattern (c_ptr, c_idx), as ``(R @ A) @ P`` computes them."""
+             ra_ptr, ra_idx, c_ptr, c_idx, a_cols, p_cols, longest):
+    """Blocks of R·A·P on the pattern (c_ptr, c_idx), as ``(R @ A) @ P`` computes them.
+
+    (ra_ptr, ra_idx) is the pattern of R·A (sorted rows); its blocks live in one work row.
+    """
     out = np.zeros((len(c_idx), BR, BP), a_data.dtype)
     for c in prange(len(chunks) - 1):
         where_a = np.full(a_cols, -1, np.int64)
         where_p = np.full(p_cols, -1, np.int64)
-        row = np.empty(max(longest, 1), np.int64)
         ra = np.empty((max(longest, 1), BR, BA), a_data.dtype)
         for i in range(chunks[c], chunks[c + 1]):
-            # Row i of R·A: its pattern, sorted as spgemm's symbolic pass sorts it.
-            n = 0
-            for ii in range(r_ptr[i], r_ptr[i + 1]):
-                k = r_idx[ii]
-                for jj in range(a_ptr[k], a_ptr[k + 1]):
-                    j = a_idx[jj]
-                    if where_a[j] != -2 - i:
-                        where_a[j] = -2 - i
-                        row[n] = j
-                        n += 1
-            row[:n].sort()
+            first = ra_ptr[i]
+            n = ra_ptr[i + 1] - first
             for t in range(n):
-                where_a[row[t]] = t
+                where_a[ra_idx[first + t]] = t
                 for r in range(BR):
                     for q in range(BA):
                         ra[t, r, q] = 0
+            # Row i of R·A.
             for ii in range(r_ptr[i], r_ptr[i + 1]):
                 k = r_idx[ii]
                 for jj in range(a_ptr[k], a_ptr[k + 1]):
@@ -133,11 +70,11 @@ def _numeric(chunks, r_ptr, r_idx, r_data, a_ptr, a_idx, a_data, p_ptr, p_idx, p
                             for m in range(BK):
                                 v = v + r_data[ii, r, m] * a_data[jj, m, q]
                             ra[s, r, q] = v
-            # Row i of (R·A)·P.
+            # Row i of (R·A)·P, over R·A's blocks in ascending column order.
             for ss in range(c_ptr[i], c_ptr[i + 1]):
                 where_p[c_idx[ss]] = ss
             for t in range(n):
-                j = row[t]
+                j = ra_idx[first + t]
                 for kk in range(p_ptr[j], p_ptr[j + 1]):
                     s = where_p[p_idx[kk]]
                     for r in range(BR):
@@ -146,8 +83,6 @@ def _numeric(chunks, r_ptr, r_idx, r_data, a_ptr, a_idx, a_data, p_ptr, p_idx, p
                             for m in range(BA):
                                 v = v + ra[t, r, m] * p_data[kk, m, q]
                             out[s, r, q] = v
-            for t in range(n):
-                where_a[row[t]] = -1
     return out
 
 
@@ -162,10 +97,8 @@ def _build(f, shape, parallel: bool):
     return njit(parallel=parallel, **_OPTIONS)(g)
 
 
-#: (BR, BK, BA, BP) → (symbolic, numeric, symbolic serial, numeric serial), compiled on first use.
-SHAPES = {shape: (_build(_symbolic, shape, True), _build(_numeric, shape, True),
-                  _build(_symbolic, shape, False), _build(_numeric, shape, False))
-          for shape in [(6, 3, 3, 6)]}
+#: (BR, BK, BA, BP) → (numeric, numeric serial), compiled on first use.
+SHAPES = {shape: (_build(_numeric, shape, True), _build(_numeric, shape, False)) for shape in [(6, 3, 3, 6)]}
 
 
 def supported(R: sp.bsr_matrix, A: sp.bsr_matrix, P: sp.bsr_matrix) -> bool:
@@ -182,16 +115,19 @@ def galerkin(R: sp.bsr_matrix, A: sp.bsr_matrix, P: sp.bsr_matrix, threads: int 
         raise ValueError(f"no Galerkin kernel for blocks {R.blocksize}, {A.blocksize}, {P.blocksize} "
                          f"({R.dtype}, {A.dtype}, {P.dtype})")
     shape = (R.blocksize[0], R.blocksize[1], A.blocksize[1], P.blocksize[1])
-    symbolic, numeric, symbolic_serial, numeric_serial = SHAPES[shape]
-    if threads == 1 or A.indptr[-1] < SERIAL_BELOW // 9:
-        symbolic, numeric = symbolic_serial, numeric_serial
+    numeric, numeric_serial = SHAPES[shape]
+    small = threads == 1 or A.indptr[-1] < SERIAL_BELOW // 9
+    symbolic = bsr_spgemm_symbolic.serial if small else bsr_spgemm_symbolic
+    numeric = numeric_serial if small else numeric
     a_cols = A.shape[1] // A.blocksize[1]
     p_cols = P.shape[1] // P.blocksize[1]
-    chunks = row_chunks(R.indptr, CHUNKS)
-    c_ptr, c_idx, longest = symbolic(chunks, R.indptr, R.indices, A.indptr, A.indices, P.indptr, P.indices,
-                                     a_cols, p_cols)
-    data = numeric(chunks, R.indptr, R.indices, R.data, A.indptr, A.indices, A.data, P.indptr, P.indices, P.data,
-                   c_ptr, c_idx, a_cols, p_cols, longest)
+    # The patterns of R·A (its indices only: 4 bytes a block against 72 for its values) and R·A·P.
+    ra_ptr, ra_idx = symbolic(row_chunks(R.indptr, SPGEMM_CHUNKS), R.indptr, R.indices, A.indptr, A.indices, a_cols)
+    c_ptr, c_idx = symbolic(row_chunks(ra_ptr, SPGEMM_CHUNKS), ra_ptr, ra_idx, P.indptr, P.indices, p_cols)
+    longest = int(np.diff(ra_ptr).max()) if len(ra_ptr) > 1 else 0
+    data = numeric(row_chunks(R.indptr, CHUNKS), R.indptr, R.indices, R.data, A.indptr, A.indices, A.data,
+                   P.indptr, P.indices, P.data, ra_ptr, ra_idx, c_ptr, c_idx, a_cols, p_cols, longest)
+    del ra_ptr, ra_idx
     index = np.int32 if len(c_idx) < 2**31 else np.int64
     C = sp.bsr_matrix((data, c_idx.astype(index, copy=False), c_ptr.astype(index)), shape=(R.shape[0], P.shape[1]))
     C.has_sorted_indices = True
