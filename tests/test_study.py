@@ -272,6 +272,39 @@ def test_cache_recomputes_only_what_changed(capsys, study_dir):
     assert cached_flags("--no-cache") == {"A": False, "B": False}
 
 
+def test_engine_changes_recompute(capsys, study_dir, monkeypatch):
+    """The cache keys on femvalid's computing code and data and its libraries' versions, not on a date."""
+    from femvalid.study import cache, provenance
+
+    out = study_dir / "out"
+    assert run_cli(capsys, "run", study_dir / "study.toml", "-o", out, "--no-progress")[0] == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["engine_fingerprint"] == provenance.engine_fingerprint()
+    monkeypatch.setattr(cache, "engine_fingerprint", lambda: "another engine")
+    assert run_cli(capsys, "run", study_dir / "study.toml", "-o", out, "--no-progress", "--force")[0] == 0
+    assert json.loads((out / "block" / "A" / "axial" / "results.json").read_text())["cached"] is False
+
+
+def test_source_fingerprint_follows_every_computing_file(tmp_path):
+    from femvalid.study.provenance import source_fingerprint
+
+    for name in ("fem/static.py", "fem/sub/kernels.py", "materials/library.toml", "report/html.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(f"# {name}\n")
+    before = source_fingerprint(tmp_path, ("fem", "materials"))
+    assert source_fingerprint(tmp_path, ("fem", "materials")) == before
+    (tmp_path / "report" / "html.py").write_text("# the report does not change numbers\n")
+    (tmp_path / "fem" / "sub" / "kernels.pyc").write_bytes(b"compiled")
+    assert source_fingerprint(tmp_path, ("fem", "materials")) == before
+    for name in ("fem/sub/kernels.py", "materials/library.toml"):
+        text = (tmp_path / name).read_text()
+        (tmp_path / name).write_text(text + "x = 1\n")
+        assert source_fingerprint(tmp_path, ("fem", "materials")) != before
+        (tmp_path / name).write_text(text)
+    (tmp_path / "fem" / "static.py").rename(tmp_path / "fem" / "statics.py")  # a moved file counts too
+    assert source_fingerprint(tmp_path, ("fem", "materials")) != before
+
+
 def test_corrupt_cache_entry_is_not_trusted(capsys, study_dir):
     from femvalid.study import cache
 

@@ -18,15 +18,13 @@ from pathlib import Path
 from femvalid import __version__
 from femvalid.fem import solvers
 from femvalid.study.paths import cache_dir, sha256_file
+from femvalid.study.provenance import engine_fingerprint
 
 __all__ = ["cache_dir", "job_key", "load", "store"]
 
 _FILES = ("results.json", "fields.vtu")
 
 
-#: Changes whenever meshing or solving can give other numbers for the same inputs, so
-#: that entries computed before are not reused (the version alone moves too rarely).
-ENGINE_REVISION = "2026-11-21 kept STL boundaries (surface auto), single-precision AMG"
 
 
 def job_key(study, design, case) -> str:
@@ -39,7 +37,7 @@ def job_key(study, design, case) -> str:
         "loadcase": case.to_dict(),
         "mesh": [study.mesh_size_mm, study.mesh_order, study.mesh_refine_mm, design.mesh_size_mm, design.surface],
         "solver": [solvers.RTOL, solvers.DIRECT_MAX_DOFS],
-        "engine": ENGINE_REVISION,
+        "engine": engine_fingerprint(),  # femvalid's computing code and data, and its libraries' versions
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 

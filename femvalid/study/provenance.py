@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import sys
 from datetime import datetime, timezone
+from functools import lru_cache
 from importlib import metadata, resources
 from pathlib import Path
 
@@ -13,13 +15,40 @@ from femvalid.fem import solvers
 from femvalid.study.paths import sha256_file
 from femvalid.study.studyfile import Study
 
-__all__ = ["manifest", "utc_now", "DEPENDENCIES"]
+__all__ = ["manifest", "utc_now", "DEPENDENCIES", "engine_fingerprint", "source_fingerprint"]
 
 DEPENDENCIES = ("numpy", "scipy", "gmsh", "meshio", "pyamg", "pymeshfix", "tqdm", "sfepy")
+#: femvalid's packages whose code and data compute a job's numbers (not the CLI, study
+#: bookkeeping, report or verification), and the libraries they compute with.
+ENGINE_PACKAGES = ("fem", "meshing", "loadcases", "post", "geometry", "imaging", "materials")
+ENGINE_DEPENDENCIES = ("numpy", "scipy", "gmsh", "pyamg", "numba", "meshio", "pymeshfix", "pyvista", "vtk",
+                       "pydicom", "nibabel")
+_SOURCE_SUFFIXES = (".py", ".toml")
 
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def source_fingerprint(root: Path, packages=ENGINE_PACKAGES) -> str:
+    """SHA-256 of the source and data files (.py, .toml) under ``root``/``packages``, by relative path."""
+    digest = hashlib.sha256()
+    for package in packages:
+        for path in sorted(p for p in (Path(root) / package).rglob("*") if p.suffix in _SOURCE_SUFFIXES):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=None)
+def engine_fingerprint() -> str:
+    """What, besides a job's inputs, can change its numbers: femvalid's computing code and data
+    (:func:`source_fingerprint`) and the versions of the libraries it computes with. The job
+    cache keys on it, so any change there recomputes; the manifest records it."""
+    with resources.as_file(resources.files("femvalid")) as root:
+        source = source_fingerprint(root)
+    versions = ",".join(f"{name}={_version(name)}" for name in ENGINE_DEPENDENCIES)
+    return hashlib.sha256(f"{source};{versions}".encode()).hexdigest()
 
 
 def _version(name: str) -> str | None:
@@ -42,6 +71,7 @@ def manifest(study: Study, outdir: Path, results, started: str, finished: str) -
                      "folder": str(folder.relative_to(outdir)), "outputs": outputs})
     return {
         "femvalid_version": __version__,
+        "engine_fingerprint": engine_fingerprint(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "machine": platform.machine(),
