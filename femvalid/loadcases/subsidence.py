@@ -212,7 +212,8 @@ def analyse_subsidence(mesh, material, case: LoadCase, source: str = "job") -> C
     vm = stresses.von_mises
     stress_values, warnings = stress_qoi(vm[implant], stresses.weights[implant], case.force_N, material.yield_MPa)
     warnings = list(solution.warnings) + warnings
-    warnings.append("implant stresses on foam peak along the edge of the contact face, a singular line whose "
+    warnings.append(f"implant stresses on {'bone' if case.bone is not None else 'foam'} peak along the edge of "
+                    "the contact face, a singular line whose "
                     "stresses grow with refinement; judge implant strength by the axial compression case")
     # Contact pressure on the footprint, per node, from the pairs' normal forces (positive in compression).
     normal_force = np.zeros(len(nodes))
