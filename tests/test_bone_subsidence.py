@@ -76,3 +76,36 @@ def test_bone_and_block_material_together_are_refused(tmp_path):
     with pytest.raises(InputError, match='blocks = "bottom"'):
         loadcase_from_table({"name": "b", "type": "subsidence", "force": 1.0, "bone": {"ct": "x"}}, "case.toml",
                             base=tmp_path)
+
+
+def test_a_changed_ct_or_mask_is_a_new_job(tmp_path):
+    """The CT and the vertebra's mask are inputs: hashed into the study's inputs (and so the
+    manifest), and part of the job's cache key, so a new scan at the same path is never a cache hit."""
+    from femvalid.imaging import write_dicom_series
+    from femvalid.imaging.phantoms import box_mask
+    from femvalid.study import cache, read_study
+
+    write_stl(tmp_path / "implant.stl", box_surface((-5, -4, 0), (5, 4, 5)).triangles)
+    phantom = uniform_phantom(200.0, shape=(12, 12, 8), spacing_mm=3.0, origin_mm=(-16.5, -16.5, -19.5))
+    write_dicom_series(phantom, tmp_path / "ct")
+    write_nifti(box_mask(phantom, (-15, -15, -12), (15, 15, 0)), tmp_path / "mask.nii.gz")
+    (tmp_path / "study.toml").write_text(
+        '[study]\nname = "s"\n[mesh]\nsize = 2.0\norder = 1\n[[design]]\nname = "d"\nrevision = "A"\n'
+        'stl = "implant.stl"\nmaterial = "ti6al4v-am"\n[[loadcase]]\nname = "b"\ntype = "subsidence"\n'
+        'force = 100.0\nblocks = "bottom"\n'
+        f'bone = {{ ct = "ct", mask = "mask.nii.gz", law = "{LAW}", calibration = "{CALIBRATION}" }}\n')
+
+    def key_and_inputs():
+        study = read_study(tmp_path / "study.toml")
+        return cache.job_key(study, study.designs[0], study.loadcases[0]), study.inputs
+
+    key, inputs = key_and_inputs()
+    slices = sorted((tmp_path / "ct").iterdir())
+    assert all(str(p.resolve()) in inputs for p in slices) and str((tmp_path / "mask.nii.gz").resolve()) in inputs
+    assert key_and_inputs()[0] == key
+    write_dicom_series(uniform_phantom(210.0, shape=(12, 12, 8), spacing_mm=3.0, origin_mm=(-16.5, -16.5, -19.5)),
+                       tmp_path / "ct")
+    rescanned, _ = key_and_inputs()
+    assert rescanned != key
+    write_nifti(box_mask(phantom, (-15, -15, -9), (15, 15, 0)), tmp_path / "mask.nii.gz")
+    assert key_and_inputs()[0] not in (key, rescanned)

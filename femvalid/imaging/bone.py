@@ -54,6 +54,12 @@ class BoneInputs:
     quadrature_degree: int = DEFAULT_DEGREE
     origin: str = "bone"
 
+    def files(self) -> tuple[Path, ...]:
+        """Every file read: the CT (each file of a DICOM folder, sorted) and the mask or surface."""
+        ct = (tuple(sorted(p for p in self.ct.iterdir() if p.is_file() and not p.name.startswith(".")))
+              if self.ct_kind == "dicom" else (self.ct,))  # the files the DICOM reader reads
+        return ct + tuple(p for p in (self.mask, self.surface) if p is not None)
+
     def to_dict(self) -> dict:
         return {"ct": str(self.ct), "ct_kind": self.ct_kind, "surface": None if self.surface is None else str(self.surface),
                 "mask": None if self.mask is None else str(self.mask), "mask_label": self.mask_label,
@@ -66,7 +72,7 @@ def _resolve(value, key: str, base: Path, origin: str) -> Path:
     if not isinstance(value, str) or not value.strip():
         raise InputError(origin, f"bone.{key} must be a path (relative to the study file), got {value!r}")
     path = Path(value).expanduser()
-    return path if path.is_absolute() else (base / path)
+    return (path if path.is_absolute() else Path(base) / path).absolute()  # results.json names it wherever read
 
 
 def bone_inputs_from_table(table, base: str | Path, origin: str = "bone") -> BoneInputs:

@@ -103,6 +103,11 @@ class LoadCase:
             out["options"] = dict(self.options)
         return out
 
+    def input_files(self) -> tuple:
+        """The files the case reads besides the design's STL (a CT and its vertebra's mask or surface):
+        the study hashes them into its inputs, and the job cache keys on those hashes."""
+        return self.bone.files() if self.bone is not None else ()
+
 
 def loadcase_from_table(table: dict, origin: str, base=None) -> LoadCase:
     """Validate a load-case table; errors name ``origin`` (file and section) and the key.

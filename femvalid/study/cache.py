@@ -35,6 +35,7 @@ def job_key(study, design, case) -> str:
         "units": design.units,
         "material": design.material.to_dict(),
         "loadcase": case.to_dict(),
+        "loadcase_files": [study.inputs[str(path)] for path in case.input_files()],  # a CT and its vertebra
         "mesh": [study.mesh_size_mm, study.mesh_order, study.mesh_refine_mm, design.mesh_size_mm, design.surface],
         "solver": [solvers.RTOL, solvers.DIRECT_MAX_DOFS],
         "engine": engine_fingerprint(),  # femvalid's computing code and data, and its libraries' versions

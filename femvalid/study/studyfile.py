@@ -359,6 +359,8 @@ def _loadcases(entries, path, base, inputs):
         else:
             origin = f"{path}: {where}"
         case = loadcase_from_table(table, origin, base=file.parent if file is not None else base)
+        for read in case.input_files():
+            _hash_input(Path(read), path, where, inputs)
         if case.name in names:
             raise InputError(path, f"{where}: load case name {case.name!r} is used twice")
         names.add(case.name)
