@@ -25,6 +25,7 @@ from femvalid.report import results as result_pages
 from femvalid.report.verification import verification_body
 from femvalid.report import validation as bench_curves, worst_case  # bench curves; families: what shows in detail
 from femvalid.study import lattices
+from femvalid.report.markup import cell, table
 
 __all__ = ["write_report", "write_pdf", "comparison_section", "lattice_section", "SECTIONS"]
 
@@ -58,21 +59,6 @@ def _render(png: bytes) -> images.Image:
         return images.encode_array(np.asarray(picture.convert("RGB")), photo=True)
 
 
-def _table(header, rows, row_class=None) -> str:
-    head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
-    body = []
-    for i, row in enumerate(rows):
-        cls = f' class="{row_class[i]}"' if row_class and row_class[i] else ""
-        body.append(f"<tr{cls}>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
-
-
-def _fmt(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.5g}"
-    return escape("" if value is None else str(value))
-
-
 def _figure(make, *args, **kwargs) -> str:
     try:
         return _img(make(*args, **kwargs), str(args[-1]) if args else "figure")
@@ -87,7 +73,7 @@ def write_report(result, verification: tuple[Path, dict] | None = None) -> Path:
     wrote (:func:`femvalid.report.verification.read_verification`), or None.
     """
     study, outdir, results, record = result.study, Path(result.outdir), result.jobs, result.manifest
-    comparison, surfaces = result.comparison, result.surfaces
+    comparison = result.comparison
     ok = [r for r in results if r.status == "ok"]
     failed = [r for r in results if r.status != "ok"]
     criteria_failed = [r for r in ok if r.criteria_failed]
@@ -109,7 +95,7 @@ def write_report(result, verification: tuple[Path, dict] | None = None) -> Path:
     rows = [[r.design, r.revision, r.loadcase, r.status, *[r.qoi.get(k) for k in headline],
              ("fail" if r.criteria_failed else "pass") if r.criteria else ""] for r in results]
     classes = ["fail" if r.status != "ok" or r.criteria_failed else "" for r in results]
-    section("Executive summary", f"<p>{escape(verdict)}.</p>" + _table(
+    section("Executive summary", f"<p>{escape(verdict)}.</p>" + table(
         ["design", "revision", "load case", "status", *[qoi.spec(k).heading for k in headline], "criteria"],
         rows, classes))
 
@@ -137,12 +123,12 @@ def write_report(result, verification: tuple[Path, dict] | None = None) -> Path:
     for case in study.loadcases:
         if case.block_material is not None:
             materials[case.block_material.key + case.block_material.name] = case.block_material
-    section("System properties", _table(
+    section("System properties", table(
         ["material", "E MPa", "ν", "yield MPa", "ultimate MPa", "fatigue MPa", "source"],
         [[m.name, m.youngs_modulus_MPa, m.poisson_ratio, m.yield_MPa, m.ultimate_MPa, m.fatigue_limit_MPa, m.source]
          for m in materials.values()]))
 
-    section("System conditions", _table(
+    section("System conditions", table(
         ["load case", "type", "force N", "platens", "contact tolerance mm", "blocks", "description", "source"],
         [[c.name, c.type, c.force_N, c.platens, c.contact_tolerance_mm,
           f"{c.blocks}, {c.block_size_mm} mm, {c.block_material.key}" if c.type == "subsidence" else "",
@@ -157,15 +143,15 @@ def write_report(result, verification: tuple[Path, dict] | None = None) -> Path:
         for key, c in r.convergence.items():
             gci_rows.append([r.design, r.revision, r.loadcase, key, c["order"], c["extrapolated"], c["gci_fine_percent"],
                              c["convergence"], "; ".join(c["flags"])])
-    discretisation = _table(["design", "rev", "load case", "order", "size mm", "elements", "nodes", "min SICN",
+    discretisation = table(["design", "rev", "load case", "order", "size mm", "elements", "nodes", "min SICN",
                              "max aspect ratio", "volume error %"], mesh_rows)
-    discretisation += ("<h3>Mesh convergence (GCI, Celik et al. 2008)</h3>" + _table(
+    discretisation += ("<h3>Mesh convergence (GCI, Celik et al. 2008)</h3>" + table(
         ["design", "rev", "load case", "quantity", "observed order", "extrapolated", "GCI_fine %", "convergence",
          "flags"], gci_rows) if gci_rows else
         "<p>No mesh-convergence study was run (add <code>refine = [h1, h2, h3]</code> to [mesh]).</p>")
     section("Discretisation", discretisation)
 
-    section("Numerical implementation", _table(
+    section("Numerical implementation", table(
         ["design", "rev", "load case", "solver", "iterations", "relative residual", "equilibrium error", "seconds"],
         [[r.design, r.revision, r.loadcase, r.solver.get("method"), r.solver.get("iterations"),
           r.solver.get("residual"), r.solver.get("equilibrium_error"),
@@ -176,7 +162,7 @@ def write_report(result, verification: tuple[Path, dict] | None = None) -> Path:
 
     bench = [[r.design, r.revision, r.loadcase, v["quantity"], v["measured"], v["uncertainty"] or None, v["computed"],
               v["difference_percent"], v["source"]] for r in ok for v in r.validation]
-    section("Validation", (_table(["design", "rev", "load case", "quantity", "measured", "± uncertainty", "computed",
+    section("Validation", (table(["design", "rev", "load case", "quantity", "measured", "± uncertainty", "computed",
                                   "difference %", "source"], bench) if bench else
             "<p>No bench-test data was supplied with this study (<code>[[validation]]</code>); the results are "
             "verified (see Code verification) but not validated against physical tests.</p>")
@@ -204,7 +190,7 @@ def write_report(result, verification: tuple[Path, dict] | None = None) -> Path:
         result_body.append(f"<details><summary>Headline quantities by job ({len(charts)} charts)</summary>"
                            + "".join(charts) + "</details>")
     if failed:
-        result_body.append("<h3>Failed jobs</h3>" + _table(["design", "rev", "load case", "reason"],
+        result_body.append("<h3>Failed jobs</h3>" + table(["design", "rev", "load case", "reason"],
                                                            [[r.design, r.revision, r.loadcase, r.error] for r in failed]))
     section("Results", "".join(result_body))
 
@@ -224,7 +210,7 @@ def write_report(result, verification: tuple[Path, dict] | None = None) -> Path:
 
     crit_rows = [[r.design, r.revision, r.loadcase, name, c["value"], c["limit"], "pass" if c["passed"] else "FAIL"]
                  for r in ok for name, c in r.criteria.items()]
-    section("Conclusions", f"<p>{escape(verdict)}.</p>" + (_table(
+    section("Conclusions", f"<p>{escape(verdict)}.</p>" + (table(
         ["design", "rev", "load case", "criterion", "value", "limit", "result"], crit_rows,
         ["" if row[-1] == "pass" else "fail" for row in crit_rows]) if crit_rows else
         "<p>No acceptance criteria were given in the study.</p>"))
@@ -291,22 +277,22 @@ def comparison_section(comparison) -> str:
            "revision. A change over 1 % in the unfavourable direction is a regression, highlighted. Checks "
            "(reactions, volume, interface force) are in the full table, never judged; the applied load is left "
            "out.</p>"]
-    for (design, loadcase), table in tables.items():
-        quantities = [r["quantity"] for r in table["rows"]]
-        revisions = list(dict.fromkeys(rev for r in table["rows"] for rev in r["values"]))
+    for (design, loadcase), group in tables.items():
+        quantities = [r["quantity"] for r in group["rows"]]
+        revisions = list(dict.fromkeys(rev for r in group["rows"] for rev in r["values"]))
         head = "".join(f"<th>{escape(qoi.spec(k).heading)}<br><small>{_worse(k)}</small></th>" for k in quantities)
         body = []
         for revision in revisions:
             cells = []
-            for r in table["rows"]:
+            for r in group["rows"]:
                 value = r["values"].get(revision)
                 change = r["change_percent"].get(revision)
-                text = _fmt(value) if value is not None else ""
+                text = cell(value) if value is not None else ""
                 if change is not None:
                     text += f" <small>({change:+.3g} %)</small>"
                 cls = ' class="regression"' if revision in r["regressions"] else ""
                 cells.append(f"<td{cls}>{text}</td>")
-            label = f"{escape(revision)}{' (baseline)' if revision == table['baseline'] else ''}"
+            label = f"{escape(revision)}{' (baseline)' if revision == group['baseline'] else ''}"
             body.append(f"<tr><td>{label}</td>{''.join(cells)}</tr>")
         out.append(f"<h4>{escape(design)} / {escape(loadcase)}</h4><table><tr><th>revision</th>{head}</tr>"
                    + "".join(body) + "</table>")
@@ -314,7 +300,7 @@ def comparison_section(comparison) -> str:
         out.append("<p>No headline quantity to compare.</p>")
     header = ["design", "load case", "quantity", "name", "kind", "baseline", "revision", "baseline value", "value",
               "change %"]
-    out.append(f"<details><summary>Every quantity ({len(rows)} rows)</summary>" + _table(header, rows, classes)
+    out.append(f"<details><summary>Every quantity ({len(rows)} rows)</summary>" + table(header, rows, classes)
                + "</details>")
     return "".join(out)
 
@@ -361,7 +347,7 @@ def lattice_section(results) -> str:
             "and H from its bounding box; relative density is the solid volume over the bounding-box volume. Bone "
             "bands are typical ranges quoted in the literature: cancellous %s MPa, cortical %s MPa.</p>" % tuple(
                 "%g–%g" % lattices.BONE_BANDS_MPA[k] for k in ("cancellous", "cortical")),
-            _table(["design", "revision", "load case", "relative density", "E* MPa", "E*/Es", "bone band"], rows)]
+            table(["design", "revision", "load case", "relative density", "E* MPa", "E*/Es", "bone band"], rows)]
 
     fits = lattices.gibson_ashby_fits(results)
     body.append("<h3>Gibson–Ashby fits, E*/Es = C·(ρ*/ρs)<sup>n</sup></h3><p>A low exponent (n ≈ 1) means "
@@ -369,7 +355,7 @@ def lattice_section(results) -> str:
                 "and Deshpande, Ashby &amp; Fleck (2001). Least squares on log E*/Es against log ρ; ± is one "
                 "standard error, not available from two points.</p>")
     if fits:
-        body.append(_table(["design", "load case", "points", "density range", "C ± std", "n ± std", "R²"],
+        body.append(table(["design", "load case", "points", "density range", "C ± std", "n ± std", "R²"],
                            [[f["design"], f["loadcase"], f["points"], f"{f['density_min']:.3g}–{f['density_max']:.3g}",
                              _plus_minus(f["C"], f["C_std"]), _plus_minus(f["n"], f["n_std"]), f["r_squared"]]
                             for f in fits]))

@@ -17,6 +17,7 @@ from urllib.parse import quote
 from femvalid._files import write_atomic
 from femvalid.post import qoi
 from femvalid.study.paths import DESIGN_PAGE
+from femvalid.report.markup import Markup, table
 
 __all__ = ["ResultPages", "write_result_pages", "DESIGN_PAGE", "BODY_START", "BODY_END", "page_style"]
 
@@ -50,23 +51,6 @@ def _href(*parts: str) -> str:
     return "/".join(quote(p, safe="") for p in parts)
 
 
-def _fmt(value) -> str:
-    if isinstance(value, bool):
-        return escape(str(value))
-    if isinstance(value, float):
-        return f"{value:.5g}"
-    return escape("" if value is None else str(value))
-
-
-def _table(header, rows) -> str:
-    head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{c if isinstance(c, _Html) else _fmt(c)}</td>" for c in row) + "</tr>"
-                   for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-class _Html(str):
-    """Markup that a table cell takes as it is."""
 
 
 def _size(count: int) -> str:
@@ -116,9 +100,9 @@ def write_result_pages(result, detail=None, viewers: bool = True) -> ResultPages
     detail_keys = {(r.design, r.revision, r.loadcase) for r in (ok if detail is None else detail)}
     pages = ResultPages()
     summary = ["<h3>Results by design</h3><p>Each design has a page with every job's set-up, its stresses in two "
-               f"views, and its interactive 3D viewer (an offline HTML page beside the job's fields.vtu). Below, every "
+               "views, and its interactive 3D viewer (an offline HTML page beside the job's fields.vtu). Below, every "
                "revision of a design under one load case is drawn on one colour scale, clipped at the "
-               f"volume-weighted 99.5th percentile of the jobs shown.</p>"]
+               "volume-weighted 99.5th percentile of the jobs shown.</p>"]
     for design, cases in _groups(result, ok).items():
         page = [f"<p><a href=\"../report.html\">← summary report</a></p><h1>{escape(design)}: results</h1>",
                 BODY_START, f'<section class="design" id="{_slug(design)}"><h2>Results: {escape(design)}</h2>']
@@ -159,9 +143,9 @@ def write_result_pages(result, detail=None, viewers: bool = True) -> ResultPages
                 if viewer is not None and not isinstance(viewer, str):
                     links.append(f'<a class="viewer" href="{_href(design, r.revision, r.loadcase, "viewer.html")}">'
                                  f"3D viewer</a> ({_size(viewer.bytes)})")
-                rows.append([r.revision, *[r.qoi.get(k) for k in headline], _Html(" · ".join(links))])
-            table = _table(["revision", *[qoi.spec(k).heading for k in headline], "details"], rows)
-            summary.append(f"<h5>{escape(case)}</h5>{strip}{table}")
+                rows.append([r.revision, *[r.qoi.get(k) for k in headline], Markup(" · ".join(links))])
+            listing = table(["revision", *[qoi.spec(k).heading for k in headline], "details"], rows)
+            summary.append(f"<h5>{escape(case)}</h5>{strip}{listing}")
             page.append(strip)
             if problems:
                 note = "<p class=\"fail\">not drawn: " + escape("; ".join(problems)) + "</p>"
@@ -261,7 +245,7 @@ def _job_section(r, scene, scale, fatigue, viewer) -> str:
         parts.append(_picture(pictures.fatigue_views, f"fatigue safety factor of {scene.title}", scene, fatigue))
     rows = [[qoi.spec(k).label, k, r.qoi[k], qoi.spec(k).unit, qoi.spec(k).kind] for k in qoi.ordered(r.qoi)]
     parts.append("<details><summary>Every quantity</summary>"
-                 + _table(["quantity", "name", "value", "unit", "kind"], rows) + "</details>")
+                 + table(["quantity", "name", "value", "unit", "kind"], rows) + "</details>")
     if r.warnings:
         parts.append("<ul>" + "".join(f"<li>{escape(w)}</li>" for w in r.warnings) + "</ul>")
     parts.append("</section>")

@@ -14,21 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
+from femvalid.report.markup import table
+
 __all__ = ["curve_section", "curve_figure"]
 
 
-def _fmt(value) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.5g}"
-    return escape("" if value is None else str(value))
-
-
-def _table(header, rows) -> str:
-    head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+def _yes_no(value):
+    return {True: "yes", False: "no"}.get(value, value) if isinstance(value, bool) else value
 
 
 def curve_section(result) -> str:
@@ -56,10 +48,10 @@ def curve_section(result) -> str:
             parts.append("<p class='fail'>The job did not run: nothing to compare with.</p>")
             continue
         records = [v for v in job.validation if v.get("curve") == curve.path]
-        parts.append(_table(["quantity", "D (bench)", "S (FE)", "E = S − D", "E %", "u_num", "u_D", "u_val",
+        parts.append(table(["quantity", "D (bench)", "S (FE)", "E = S − D", "E %", "u_num", "u_D", "u_val",
                              "|E| ≤ u_val", "note"],
                             [[v["quantity"], v["measured"], v["computed"], v["E"], v["difference_percent"],
-                              v["u_num"], v["u_D"], v["u_val"], v["within_u_val"], v["note"]] for v in records]))
+                              v["u_num"], v["u_D"], v["u_val"], _yes_no(v["within_u_val"]), v["note"]] for v in records]))
         if curve.warnings:
             parts.append("<ul>" + "".join(f"<li>{escape(w)}</li>" for w in curve.warnings) + "</ul>")
         stiffness = job.qoi.get("stiffness_N_per_mm")

@@ -13,6 +13,7 @@ from html import escape
 
 from femvalid.post import qoi
 from femvalid.study import worst_case as wc
+from femvalid.report.markup import table
 
 __all__ = ["worst_case_section", "in_detail", "designs_in_detail", "without_families", "rationale", "SECTION_TITLE"]
 
@@ -58,21 +59,6 @@ def without_families(result, comparison) -> list:
     """The revision comparison less the families' rows (their members are ranked in this section instead)."""
     families = set(wc.families(result.study))
     return [row for row in comparison if row["design"] not in families]
-
-
-def _fmt(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.5g}"
-    return escape("" if value is None else str(value))
-
-
-def _table(header, rows, classes=None) -> str:
-    head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
-    body = []
-    for i, row in enumerate(rows):
-        cls = f' class="{classes[i]}"' if classes and classes[i] else ""
-        body.append(f"<tr{cls}>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
 def rationale(s) -> str:
@@ -139,7 +125,7 @@ def worst_case_section(result) -> str:
         classes.append("fail" if s.indistinguishable else "")
     header = [*(["family"] if len(families) > 1 else []), "load case", "quantity", "worst", "value", "runner-up",
               "margin %", "U %", "indistinguishable", "rationale"]
-    parts.append(_table(header, table_rows, classes))
+    parts.append(table(header, table_rows, classes))
     unranked = sorted({(s.loadcase, m) for s in rows for m in s.unranked})
     if unranked:
         parts.append("<p class='fail'>Not ranked (the job failed or did not report the quantity), so not ruled "
@@ -171,5 +157,5 @@ def _ranking_tables(rows, families) -> str:
             body.append(cells)
         out.append(f"<details><summary>{escape(family)} / {escape(case)}: every member ranked ({len(members)})"
                    f"</summary><p>Rank 1 is the worst; ≈ marks a member indistinguishable from it.</p>"
-                   + _table(header, body) + "</details>")
+                   + table(header, body) + "</details>")
     return "".join(out)
