@@ -232,17 +232,21 @@ class _PendingGalerkin:
 
 
 @contextlib.contextmanager
-def _one_pass_galerkin():
-    """In this thread, routed ``R @ A`` (R wide, A square) waits for its ``@ P`` (:class:`_PendingGalerkin`)."""
-    previous = getattr(_routing, "galerkin", False)
-    _routing.galerkin = True
+def _routed(name: str, value):
+    """In this thread, ``_routing.<name>`` is ``value`` until the block ends (then what it was)."""
+    previous = getattr(_routing, name, None)
+    setattr(_routing, name, value)
     try:
         yield
     finally:
-        _routing.galerkin = previous
+        setattr(_routing, name, previous)
 
 
-@contextlib.contextmanager
+def _one_pass_galerkin():
+    """In this thread, routed ``R @ A`` (R wide, A square) waits for its ``@ P`` (:class:`_PendingGalerkin`)."""
+    return _routed("galerkin", True)
+
+
 def _kernel_products(backend):
     """In this thread, BSR × BSR and BSR × vector products of one precision go through the kernel backend.
 
@@ -253,12 +257,7 @@ def _kernel_products(backend):
     scipy's bits too. Other products, and other threads, go to scipy.
     """
     _install_product_routing()
-    previous = getattr(_routing, "backend", None)
-    _routing.backend = backend
-    try:
-        yield
-    finally:
-        _routing.backend = previous
+    return _routed("backend", backend)
 
 
 @contextlib.contextmanager
