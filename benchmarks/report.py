@@ -333,8 +333,10 @@ SfePy (affine element maps) solves the same discrete model. Every engine runs ea
 a fresh process; times are wall seconds; CG stops at relative residual {s['rtol']:g}; a run is
 killed after {s['timeout_s']:g} s and limited to {s['memory_limit_gb']:g} GB of address space.
 
-Totals: femvalid = platen constraints + assembly (assemble_stiffness + reduce_system) +
-AMG set-up + CG + post-processing (stress_field + von Mises); SfePy = problem set-up +
+Totals: femvalid = numbering (only for a mesh whose numbering is not local already:
+femvalid's mesher numbers by reverse Cuthill–McKee, `femvalid.fem.ordering`) + platen
+constraints + assembly (assemble_stiffness + reduce_system) + AMG set-up + CG +
+post-processing (stress_field + von Mises); SfePy = problem set-up +
 assembly + linear solve (the direct factorisation, or AMG set-up + CG) + post-processing
 (ev_cauchy_stress + von Mises). "+KB/DOF" is the peak resident set's increase over the
 resident set after imports and mesh loading, per dof. "CG iter / SpMV" is the time of one

@@ -413,3 +413,55 @@ def test_galerkin_routing_falls_back_to_two_products():
         assert np.array_equal(pending.toarray(), BACKEND.product(R, A).toarray())
     assert _same_bsr(ours, BACKEND.product(BACKEND.product(R, A), P))
     assert np.abs(ours.toarray() - (R @ A @ P).toarray()).max() <= 1e-12 * np.abs(ours.toarray()).max()
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_parallel_assembly_gives_the_serial_bits(p1, order, monkeypatch):
+    """The row-parallel assembly sums each block in element order: any thread count, the same bits."""
+    mesh = p1[0] if order == 1 else box_mesh((0, 0, 0), (6, 4, 4), 0.55, 2)
+    assert mesh.elements.size >= kernels_numba.SERIAL_BELOW // 9  # the parallel build runs
+    E = np.linspace(100.0, 110000.0, len(mesh.elements))
+    parallel = assemble_stiffness(mesh.nodes, mesh.elements, order, E, 0.3, kernel="numba")
+    monkeypatch.setattr(BACKEND, "threads", 1)
+    serial = assemble_stiffness(mesh.nodes, mesh.elements, order, E, 0.3, kernel="numba")
+    assert _same_bsr(parallel, serial)
+    reference = assemble_stiffness(mesh.nodes, mesh.elements, order, E, 0.3, kernel="numpy")
+    assert np.array_equal(parallel.indices, reference.indices)
+    assert np.abs(parallel.data - reference.data).max() <= 1e-14 * np.abs(reference.data).max()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_candidate_sweep_is_pyamgs(p1, dtype):
+    """All rigid-body modes in one symmetric block Gauss–Seidel sweep: pyamg's column-by-column B, bit for bit."""
+    from pyamg.relaxation.utils import relaxation_as_linear_operator
+
+    from femvalid.fem.kernels_relax import improved_candidates
+
+    mesh, system = p1
+    A = sp.bsr_matrix(system.A, blocksize=(3, 3)).astype(dtype)
+    B = solvers.rigid_body_modes(mesh.nodes).astype(dtype)
+    assert B.shape == (A.shape[0], 6)
+    method = solvers.IMPROVE_CANDIDATES[0]
+    reference = relaxation_as_linear_operator(method, A, np.zeros((A.shape[0], 1), dtype)) @ B
+    assert np.array_equal(improved_candidates(A, B, method[1]["iterations"]), reference)
+    assert np.array_equal(improved_candidates(A, B, 2), relaxation_as_linear_operator(
+        ("block_gauss_seidel", {"sweep": "symmetric", "iterations": 2}), A, np.zeros((A.shape[0], 1), dtype)) @ B)
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_compiled_stresses_are_the_numpy_stresses(p1, order, monkeypatch):
+    """The one-pass stress kernel: numpy's stresses and weights to rounding, per-element materials, any thread count."""
+    from femvalid.post.stress import stress_field
+
+    mesh = p1[0] if order == 1 else box_mesh((0, 0, 0), (6, 4, 4), 0.55, 2)
+    E = np.linspace(100.0, 110000.0, len(mesh.elements))
+    u = np.random.default_rng(5).standard_normal(mesh.nodes.shape) * 1e-3
+    reference = stress_field(mesh.nodes, mesh.elements, u, E, 0.3, kernel="numpy")
+    compiled = stress_field(mesh.nodes, mesh.elements, u, E, 0.3, kernel="numba")
+    assert np.abs(compiled.stress - reference.stress).max() <= 1e-12 * np.abs(reference.stress).max()
+    assert np.abs(compiled.weights - reference.weights).max() <= 1e-14 * reference.weights.max()
+    monkeypatch.setattr(BACKEND, "threads", 1)
+    assert np.array_equal(stress_field(mesh.nodes, mesh.elements, u, E, 0.3, kernel="numba").stress, compiled.stress)
+    mirrored = mesh.nodes * np.array([-1.0, 1.0, 1.0])  # every element inverted
+    with pytest.raises(ValueError, match=f"{len(mesh.elements)} elements are inverted"):
+        stress_field(mirrored, mesh.elements, u, E, 0.3, kernel="numba")

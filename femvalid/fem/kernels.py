@@ -133,9 +133,9 @@ class NumbaBackend(Backend):
 
     def __init__(self):
         _prepare_numba_cache()
-        from femvalid.fem import kernels_blocks, kernels_numba
+        from femvalid.fem import kernels_assembly, kernels_blocks, kernels_numba
 
-        self.k, self.blocks = kernels_numba, kernels_blocks
+        self.k, self.blocks, self.assembly = kernels_numba, kernels_blocks, kernels_assembly
         self.threads = kernel_threads()
         #: Bytes the kernels have read and written so far (matrix and vectors, each once a
         #: call): with a CG iteration's time, how close it runs to the memory's streaming rate.

@@ -288,12 +288,51 @@ def _one_pass_prolongator(backend):
         aggregation.jacobi_prolongation_smoother = original
 
 
+class _SweptCandidates:
+    """``relaxation @ B`` for pyamg's candidate improvement: all of B's columns in each sweep."""
+
+    def __init__(self, A, sweeps: int):
+        self.A, self.sweeps = A, sweeps
+
+    def __matmul__(self, B):
+        from femvalid.fem.kernels_relax import improved_candidates
+
+        return improved_candidates(self.A, B, self.sweeps)
+
+
+@contextlib.contextmanager
+def _one_sweep_candidates():
+    """pyamg's symmetric block Gauss–Seidel candidate improvement by :mod:`femvalid.fem.kernels_relax`.
+
+    The same B, bit for bit, with two passes over the level matrix instead of two per
+    rigid-body mode (0.39 of 1.54 s of set-up at 313 k dofs, P1). Other relaxations go
+    to pyamg.
+    """
+    from pyamg.aggregation import aggregation
+
+    original = aggregation.relaxation_as_linear_operator
+
+    def relaxation(method, A, b):
+        fn, kwargs = method if isinstance(method, tuple) else (method, {})
+        if (fn != "block_gauss_seidel" or set(kwargs) - {"sweep", "iterations"} or kwargs.get("sweep") != "symmetric"
+                or not sp.issparse(A) or A.format != "bsr" or A.blocksize != (3, 3)
+                or A.dtype not in (np.float32, np.float64) or np.any(b)):
+            return original(method, A, b)
+        return _SweptCandidates(A, int(kwargs.get("iterations", 1)))
+
+    aggregation.relaxation_as_linear_operator = relaxation
+    try:
+        yield
+    finally:
+        aggregation.relaxation_as_linear_operator = original
+
+
 def _hierarchy(A, nodes=None, tied: bool = False, dtype=PRECONDITIONER_DTYPE, backend=None):
     """pyamg's smoothed-aggregation hierarchy of A (3×3 blocks, rigid-body modes of ``nodes``), in ``dtype``.
 
     ``backend``: a kernel backend that computes the hierarchy's sparse products, the
-    smoothed prolongators (:func:`_one_pass_prolongator`) and the Galerkin products
-    (:class:`_PendingGalerkin`).
+    smoothed prolongators (:func:`_one_pass_prolongator`), the Galerkin products
+    (:class:`_PendingGalerkin`) and the candidate improvement (:func:`_one_sweep_candidates`).
     """
     import pyamg
 
@@ -304,8 +343,9 @@ def _hierarchy(A, nodes=None, tied: bool = False, dtype=PRECONDITIONER_DTYPE, ba
     products = _kernel_products(backend) if backend is not None else contextlib.nullcontext()
     prolongator = _one_pass_prolongator(backend) if backend is not None else contextlib.nullcontext()
     galerkin = _one_pass_galerkin() if backend is not None else contextlib.nullcontext()
+    candidates = _one_sweep_candidates() if backend is not None else contextlib.nullcontext()
     # Sparse LU on the coarsest level: pyamg's default dense pseudo-inverse took seconds there.
-    with _spectral_radius_in_precision(), products, prolongator, galerkin:
+    with _spectral_radius_in_precision(), products, prolongator, galerkin, candidates:
         return pyamg.smoothed_aggregation_solver(sp.bsr_matrix(A, blocksize=(3, 3)).astype(dtype),
                                                  B=None if B is None else B.astype(dtype), symmetry="symmetric",
                                                  strength=strength, max_coarse=1000, coarse_solver="splu",

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from femvalid.errors import GeometryError, InputError, MeshingError
+from femvalid.fem.ordering import renumbered
 from femvalid.geometry import stl as _stl
 from femvalid.geometry.surface import Surface
 from femvalid.meshing.boundary import SURFACE_MODES, BoundaryChoice, choose_boundary, shell_volumes
@@ -372,10 +373,14 @@ def _mesh(surface: Surface, settings: MeshSettings, choice: BoundaryChoice, dead
         with np.load(result, allow_pickle=False) as data:
             nodes, elements, sicn = data["nodes"], data["elements"], data["sicn"]
             seconds = {"geometry": float(data["seconds_geometry"]), "mesh": float(data["seconds_mesh"])}
-    corners = nodes[elements]
     curved, straightened = None, 0
     if settings.order == 2:
         nodes, elements, straightened = elevate_to_quadratic(nodes, elements, reference)
+    # Numbered for locality (femvalid.fem.ordering): gmsh's insertion order made the solve wait on memory.
+    nodes, elements, _, element_order = renumbered(nodes, elements)
+    sicn = sicn[element_order]
+    corners = nodes[elements[:, :4]]
+    if settings.order == 2:
         curved = jacobian_ratio(nodes, elements)
     mesh = VolumeMesh(nodes, elements, size_mm=settings.size_mm)
     quality = MeshQuality(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 
 import numpy as np
 
-from femvalid.fem.assembly import CHUNK, element_geometry, lame
+from femvalid.fem.assembly import CHUNK, element_geometry, lame, quadrature_degree
 
 __all__ = ["StressField", "stress_field", "von_mises", "principal_stresses", "weighted_percentile", "volume_stats"]
 
@@ -37,11 +38,21 @@ class StressField:
         return np.einsum("mq,mqij->mij", w, self.stress)
 
 
-def stress_field(nodes, elements, displacement, youngs_modulus_MPa, poisson_ratio) -> StressField:
-    """Stress (MPa) from displacements (N, 3) mm at each element's quadrature points."""
+def stress_field(nodes, elements, displacement, youngs_modulus_MPa, poisson_ratio,
+                 kernel: str | None = None) -> StressField:
+    """Stress (MPa) from displacements (N, 3) mm at each element's quadrature points.
+
+    ``kernel``: ``"numba"`` (default where installed) computes them in one compiled
+    pass over the elements, on threads (0.29 s → 0.05 s at 527 k P1 elements, 2 cores);
+    ``"numpy"`` in batches (the reference, the same stresses to rounding).
+    """
     m = len(elements)
     order = 1 if elements.shape[1] == 4 else 2
     lam, mu = lame(np.broadcast_to(youngs_modulus_MPa, m), np.broadcast_to(poisson_ratio, m))
+    if kernel is None:
+        kernel = "numba" if importlib.util.find_spec("numba") is not None else "numpy"
+    if kernel == "numba":
+        return _stress_field_numba(nodes, elements, displacement, order, lam, mu)
     parts, weights = [], []
     for start in range(0, m, CHUNK):
         el = elements[start : start + CHUNK]
@@ -54,6 +65,28 @@ def stress_field(nodes, elements, displacement, youngs_modulus_MPa, poisson_rati
         parts.append(stress)
         weights.append(g.weights)
     return StressField(np.concatenate(parts), np.concatenate(weights))
+
+
+def _stress_field_numba(nodes, elements, displacement, order, lam, mu) -> StressField:
+    from femvalid.fem.elements import shape_gradients
+    from femvalid.fem.kernels import get_backend
+    from femvalid.fem.quadrature import tet_rule
+
+    backend = get_backend("numba")
+    points, w = tet_rule(quadrature_degree(order))
+    ref = np.ascontiguousarray(shape_gradients(order, points))
+    m = len(elements)
+    stress, weights = np.empty((m, len(w), 3, 3)), np.empty((m, len(w)))
+    kernel = backend.assembly.element_stresses
+    if backend.threads == 1 or elements.size < backend.k.SERIAL_BELOW // 9:
+        kernel = kernel.serial
+    inverted = kernel(np.ascontiguousarray(nodes, dtype=float), np.ascontiguousarray(elements, dtype=np.int64), ref,
+           np.ascontiguousarray(w, dtype=float), np.ascontiguousarray(lam, dtype=float),
+           np.ascontiguousarray(mu, dtype=float), np.ascontiguousarray(displacement, dtype=float).reshape(-1, 3),
+           stress, weights)
+    if inverted:
+        raise ValueError(f"{inverted} elements are inverted (det J ≤ 0)")
+    return StressField(stress, weights)
 
 
 def von_mises(stress: np.ndarray) -> np.ndarray:
