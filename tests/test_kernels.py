@@ -465,3 +465,18 @@ def test_compiled_stresses_are_the_numpy_stresses(p1, order, monkeypatch):
     mirrored = mesh.nodes * np.array([-1.0, 1.0, 1.0])  # every element inverted
     with pytest.raises(ValueError, match=f"{len(mesh.elements)} elements are inverted"):
         stress_field(mirrored, mesh.elements, u, E, 0.3, kernel="numba")
+
+
+def test_chunked_strength_is_pyamgs(p1, monkeypatch):
+    """Block norms in batches: pyamg's strength-of-connection matrix, bit for bit."""
+    import pyamg
+    from pyamg.aggregation import aggregation
+
+    A = sp.bsr_matrix(p1[1].A, blocksize=(3, 3)).astype(np.float32)
+    reference = pyamg.strength.symmetric_strength_of_connection(A, theta=solvers.THETA)
+    monkeypatch.setattr(solvers, "STRENGTH_CHUNK", 1000)  # many batches
+    with solvers._chunked_strength():
+        chunked = aggregation.symmetric_strength_of_connection(A, theta=solvers.THETA)
+    assert len(A.indices) > 10 * solvers.STRENGTH_CHUNK
+    assert (np.array_equal(chunked.indptr, reference.indptr) and np.array_equal(chunked.indices, reference.indices)
+            and np.array_equal(chunked.data, reference.data))
