@@ -480,3 +480,31 @@ def test_chunked_strength_is_pyamgs(p1, monkeypatch):
     assert len(A.indices) > 10 * solvers.STRENGTH_CHUNK
     assert (np.array_equal(chunked.indptr, reference.indptr) and np.array_equal(chunked.indices, reference.indices)
             and np.array_equal(chunked.data, reference.data))
+
+
+def test_scattered_aggregation_is_pyamgs_in_another_visiting_order(p1):
+    """Aggregates of the scattered visit: pyamg's on the permuted strength graph, numbered by lowest node."""
+    import pyamg
+    from pyamg.aggregation import aggregation
+
+    A = sp.bsr_matrix(p1[1].A, blocksize=(3, 3)).astype(np.float32)
+    C = sp.csr_array(pyamg.strength.symmetric_strength_of_connection(A, theta=solvers.THETA))
+    with solvers._scattered_aggregation():
+        aggregates, roots = aggregation.standard_aggregation(C)
+    n = C.shape[0]
+    order = np.random.default_rng(solvers.AGGREGATION_SEED).permutation(n)
+    visited = sp.csr_array(C[order][:, order])
+    visited.sort_indices()
+    reference, _ = pyamg.aggregation.standard_aggregation(visited)
+    ours = sp.csr_array(aggregates)
+    of_node = np.full(n, -1)
+    of_node[np.repeat(np.arange(n), np.diff(ours.indptr))] = ours.indices
+    expected = np.full(n, -1)
+    reference = sp.csr_array(reference)
+    expected[order[np.repeat(np.arange(n), np.diff(reference.indptr))]] = reference.indices
+    # The same partition of the nodes, renamed: the k-th aggregate holds the k-th lowest first node.
+    pairs = {(a, b) for a, b in zip(of_node, expected) if a >= 0}
+    assert np.array_equal(of_node >= 0, expected >= 0) and len(pairs) == ours.shape[1] == reference.shape[1]
+    first = [np.flatnonzero(of_node == k)[0] for k in range(ours.shape[1])]
+    assert np.all(np.diff(first) > 0)
+    assert len(roots) == ours.shape[1] and len(set(of_node[roots])) == len(roots)  # one root in each
