@@ -38,6 +38,30 @@ ELEMENT_CHUNKS = 256
 PATTERN_CHUNKS = 16
 
 
+@njit(**_OPTIONS)
+def _inverse_jacobian(nodes, elements, ref, e, q, J, inv):
+    """Write dξ/dx of element e at quadrature point q into ``inv`` (J by cofactors, J in ``J``); returns det J."""
+    n = elements.shape[1]
+    J[:] = 0.0
+    for a in range(n):
+        node = elements[e, a]
+        for k in range(3):
+            xk = nodes[node, k]
+            for l in range(3):
+                J[k, l] += xk * ref[q, a, l]
+    A, B, C = J[0, 0], J[0, 1], J[0, 2]
+    D, E, F = J[1, 0], J[1, 1], J[1, 2]
+    Gg, H, I = J[2, 0], J[2, 1], J[2, 2]
+    c00, c10, c20 = E * I - F * H, F * Gg - D * I, D * H - E * Gg
+    c01, c11, c21 = C * H - B * I, A * I - C * Gg, B * Gg - A * H
+    c02, c12, c22 = B * F - C * E, C * D - A * F, A * E - B * D
+    det = A * c00 + B * c10 + C * c20
+    inv[0, 0], inv[1, 0], inv[2, 0] = c00 / det, c10 / det, c20 / det
+    inv[0, 1], inv[1, 1], inv[2, 1] = c01 / det, c11 / det, c21 / det
+    inv[0, 2], inv[1, 2], inv[2, 2] = c02 / det, c12 / det, c22 / det
+    return det
+
+
 @_kernel
 def element_geometry(nodes, elements, ref, weights, ordered, G, w):
     """Fill ``ordered`` (m, n), ``G`` (m, q, n, 3) 1/mm and ``w`` (m, q) mm³; returns the number of
@@ -66,25 +90,9 @@ def element_geometry(nodes, elements, ref, weights, ordered, G, w):
                 ordered[e, s] = elements[e, perm[s]]
             inverted = False
             for q in range(nq):
-                J[:] = 0.0
-                for a in range(n):
-                    node = elements[e, a]
-                    for k in range(3):
-                        xk = nodes[node, k]
-                        for l in range(3):
-                            J[k, l] += xk * ref[q, a, l]
-                A, B, C = J[0, 0], J[0, 1], J[0, 2]
-                D, E, F = J[1, 0], J[1, 1], J[1, 2]
-                Gg, H, I = J[2, 0], J[2, 1], J[2, 2]
-                c00, c10, c20 = E * I - F * H, F * Gg - D * I, D * H - E * Gg
-                c01, c11, c21 = C * H - B * I, A * I - C * Gg, B * Gg - A * H
-                c02, c12, c22 = B * F - C * E, C * D - A * F, A * E - B * D
-                det = A * c00 + B * c10 + C * c20
+                det = _inverse_jacobian(nodes, elements, ref, e, q, J, inv)
                 if not det > 0:
                     inverted = True
-                inv[0, 0], inv[1, 0], inv[2, 0] = c00 / det, c10 / det, c20 / det
-                inv[0, 1], inv[1, 1], inv[2, 1] = c01 / det, c11 / det, c21 / det
-                inv[0, 2], inv[1, 2], inv[2, 2] = c02 / det, c12 / det, c22 / det
                 for s in range(n):
                     a = perm[s]
                     for k in range(3):
@@ -255,25 +263,9 @@ def element_stresses(nodes, elements, ref, weights, lam, mu, displacement, stres
         for e in range(bounds[c], bounds[c + 1]):
             inverted = False
             for q in range(nq):
-                J[:] = 0.0
-                for a in range(n):
-                    node = elements[e, a]
-                    for k in range(3):
-                        xk = nodes[node, k]
-                        for l in range(3):
-                            J[k, l] += xk * ref[q, a, l]
-                A, B, C = J[0, 0], J[0, 1], J[0, 2]
-                D, E, F = J[1, 0], J[1, 1], J[1, 2]
-                Gg, H, I = J[2, 0], J[2, 1], J[2, 2]
-                c00, c10, c20 = E * I - F * H, F * Gg - D * I, D * H - E * Gg
-                c01, c11, c21 = C * H - B * I, A * I - C * Gg, B * Gg - A * H
-                c02, c12, c22 = B * F - C * E, C * D - A * F, A * E - B * D
-                det = A * c00 + B * c10 + C * c20
+                det = _inverse_jacobian(nodes, elements, ref, e, q, J, inv)
                 if not det > 0:
                     inverted = True
-                inv[0, 0], inv[1, 0], inv[2, 0] = c00 / det, c10 / det, c20 / det
-                inv[0, 1], inv[1, 1], inv[2, 1] = c01 / det, c11 / det, c21 / det
-                inv[0, 2], inv[1, 2], inv[2, 2] = c02 / det, c12 / det, c22 / det
                 gu[:] = 0.0
                 for a in range(n):
                     node = elements[e, a]
