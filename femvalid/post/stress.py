@@ -81,9 +81,9 @@ def _stress_field_numba(nodes, elements, displacement, order, lam, mu) -> Stress
     if backend.threads == 1 or elements.size < backend.k.SERIAL_BELOW // 9:
         kernel = kernel.serial
     inverted = kernel(np.ascontiguousarray(nodes, dtype=float), np.ascontiguousarray(elements, dtype=np.int64), ref,
-           np.ascontiguousarray(w, dtype=float), np.ascontiguousarray(lam, dtype=float),
-           np.ascontiguousarray(mu, dtype=float), np.ascontiguousarray(displacement, dtype=float).reshape(-1, 3),
-           stress, weights)
+                      np.ascontiguousarray(w, dtype=float), np.ascontiguousarray(lam, dtype=float),
+                      np.ascontiguousarray(mu, dtype=float),
+                      np.ascontiguousarray(displacement, dtype=float).reshape(-1, 3), stress, weights)
     if inverted:
         raise ValueError(f"{inverted} elements are inverted (det J ≤ 0)")
     return StressField(stress, weights)
