@@ -152,8 +152,7 @@ def _reduce_dirichlet(K: sp.spmatrix, F: np.ndarray, constraints: Constraints) -
     # Only the blocks in constrained block rows and columns change (a pass over every
     # block took 0.46 s at 1.09 M dofs); the others are multiplied by nothing but 1.
     nodes = np.unique(dofs // 3)
-    counts = K.indptr[nodes + 1] - K.indptr[nodes]
-    in_rows = np.repeat(K.indptr[nodes] - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+    in_rows, counts = _row_blocks(K.indptr, nodes)
     row = np.repeat(nodes, counts)
     constrained_node = np.zeros(n // 3, bool)
     constrained_node[nodes] = True
@@ -174,9 +173,13 @@ def _reduce_dirichlet(K: sp.spmatrix, F: np.ndarray, constraints: Constraints) -
 def bsr_rows(K: sp.bsr_matrix, dofs: np.ndarray) -> sp.csr_matrix:
     """Rows ``dofs`` of a 3×3-block BSR matrix, without converting all of it."""
     nodes, local = np.unique(dofs // 3, return_inverse=True)
-    starts, stops = K.indptr[nodes], K.indptr[nodes + 1]
-    counts = stops - starts
-    take = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(counts.sum())
+    take, counts = _row_blocks(K.indptr, nodes)
     indptr = np.concatenate([[0], np.cumsum(counts)])
     block_rows = sp.bsr_matrix((K.data[take], K.indices[take], indptr), shape=(3 * len(nodes), K.shape[1]))
     return sp.csr_matrix(block_rows)[3 * local + dofs % 3]
+
+
+def _row_blocks(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(positions of every stored block in block rows ``rows``, in order; blocks per row)."""
+    counts = indptr[rows + 1] - indptr[rows]
+    return np.repeat(indptr[rows] - np.cumsum(counts) + counts, counts) + np.arange(counts.sum()), counts
